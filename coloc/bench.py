@@ -98,24 +98,26 @@ def _images_per_second(num_images: int, seconds: float) -> str:
     return f"{seconds:7.2f} s  {num_images / seconds:8.1f} images/s"
 
 
-def bench_metrics(num_maps: int, size: int, seed: int, num_threads: int) -> bool:
-    """Time MaxBoxAccV2 (coloc, 1 and ``num_threads`` threads) against the plain loop;
-    print the rates and whether all results are identical, and return that."""
+def bench_metrics(num_maps: int, size: int, seed: int, num_threads: int, step: float) -> bool:
+    """Time MaxBoxAccV2 (coloc, 1 and ``num_threads`` threads) against the plain loop
+    with score-map thresholds ``arange(0, 1, step)``; print the rates and whether all
+    results are identical, and return that."""
     print(
         f"MaxBoxAccV2, {num_maps} random smooth {size}x{size} maps (seed {seed}), "
-        "score-map thresholds arange(0, 1, 0.01), IoU 0.3/0.5/0.7"
+        f"score-map thresholds arange(0, 1, {step}), IoU 0.3/0.5/0.7"
     )
     maps, gt_boxes = random_smooth_scoremaps(num_maps, size, seed)
+    thresholds = np.arange(0, 1, step)
 
     start = time.perf_counter()
-    reference = reference_box_accuracy_curves(maps, gt_boxes)
+    reference = reference_box_accuracy_curves(maps, gt_boxes, cam_thresholds=thresholds)
     plain_seconds = time.perf_counter() - start
     print(f"plain per-image per-threshold loop: {_images_per_second(num_maps, plain_seconds)}")
 
     identical = True
     coloc_seconds = {}
     for threads in sorted({1, num_threads}):
-        evaluator = MaxBoxAccEvaluator(num_threads=threads)
+        evaluator = MaxBoxAccEvaluator(cam_thresholds=thresholds, num_threads=threads)
         start = time.perf_counter()
         for batch in range(0, num_maps, 100):
             evaluator.update(maps[batch : batch + 100], gt_boxes[batch : batch + 100])
@@ -151,9 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="threads (default: all cores)"
     )
+    metrics.add_argument(
+        "--step", type=float, default=0.01, help="score-map threshold step (default 0.01)"
+    )
     args = parser.parse_args(argv)
     if args.command == "metrics":
-        return 0 if bench_metrics(args.n, args.size, args.seed, args.threads) else 1
+        return 0 if bench_metrics(args.n, args.size, args.seed, args.threads, args.step) else 1
     return 2
 
 

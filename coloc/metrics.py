@@ -21,7 +21,6 @@ Percentages are in [0, 100]; mask mIoU is a fraction in [0, 1], as ContraCAM rep
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -29,7 +28,14 @@ from functools import partial
 import numpy as np
 import torch
 
-from coloc.boxes import RULES, best_iou_per_threshold, box_iou, contour_boxes, foreground_mask
+from coloc.boxes import (
+    RULES,
+    _to_numpy,
+    best_iou_per_threshold,
+    box_iou,
+    contour_boxes,
+    foreground_mask,
+)
 
 IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 """IoU criteria of MaxBoxAccV2 and of CAML's CorLoc table."""
@@ -39,12 +45,6 @@ def default_cam_thresholds() -> np.ndarray:
     """``arange(0, 1, 0.01)``: the reference command line's score-map thresholds
     (its training code defaults to a 0.001 step; pass that explicitly if wanted)."""
     return np.arange(0, 1, 0.01)
-
-
-def _to_numpy(array: np.ndarray | torch.Tensor | Sequence) -> np.ndarray:
-    if isinstance(array, torch.Tensor):
-        return array.detach().cpu().numpy()
-    return np.asarray(array)
 
 
 def _check_score_maps(score_maps: np.ndarray | torch.Tensor | Sequence) -> list[np.ndarray]:
@@ -190,8 +190,9 @@ class MaxBoxAccEvaluator:
     images whose IoU (max over predicted and GT boxes) is ``>= delta``; the result for
     ``delta`` is the best ``tau`` over the whole split. ``multi_contour=True`` is
     MaxBoxAccV2 (every contour is a box), ``False`` is MaxBoxAcc (largest contour).
-    Images are processed by ``num_threads`` threads (default: all cores; OpenCV
-    releases the GIL); the numbers do not depend on it.
+    ``num_threads > 1`` spreads images over a thread pool (OpenCV releases the GIL
+    while tracing contours; the Python between the calls does not, so measure: see
+    ``python -m coloc.bench metrics``). The numbers do not depend on it.
     """
 
     def __init__(
@@ -199,12 +200,12 @@ class MaxBoxAccEvaluator:
         iou_thresholds: Sequence[float] = IOU_THRESHOLDS,
         cam_thresholds: Sequence[float] | np.ndarray | None = None,
         multi_contour: bool = True,
-        num_threads: int | None = None,
+        num_threads: int = 1,
     ) -> None:
         self.iou_thresholds = _check_iou_thresholds(iou_thresholds)
         self.cam_thresholds = _check_cam_thresholds(cam_thresholds)
         self.multi_contour = multi_contour
-        self.num_threads = num_threads if num_threads is not None else (os.cpu_count() or 1)
+        self.num_threads = num_threads
         self.num_images = 0
         self._num_correct = np.zeros((len(self.iou_thresholds), len(self.cam_thresholds)), int)
 
@@ -336,7 +337,9 @@ class LocalizationAccuracyEvaluator:
     classification accuracy.
     """
 
-    def __init__(self, threshold: float = 0.2, iou_threshold: float = 0.5, rule: str = "raw"):
+    def __init__(
+        self, threshold: float = 0.2, iou_threshold: float = 0.5, rule: str = "raw"
+    ) -> None:
         if not 0 <= threshold < 1:
             raise ValueError(f"threshold={threshold!r}; expected a fraction of the max in [0, 1)")
         self.threshold = float(threshold)
