@@ -32,6 +32,7 @@ from coloc.boxes import (
     RULES,
     _to_numpy,
     best_iou_per_threshold,
+    best_iou_per_threshold_batch,
     box_iou,
     contour_boxes,
     foreground_mask,
@@ -47,7 +48,11 @@ def default_cam_thresholds() -> np.ndarray:
     return np.arange(0, 1, 0.01)
 
 
-def _check_score_maps(score_maps: np.ndarray | torch.Tensor | Sequence) -> list[np.ndarray]:
+def _checked_score_maps(
+    score_maps: np.ndarray | torch.Tensor | Sequence,
+) -> np.ndarray | list[np.ndarray]:
+    """The maps as one numpy array ``[N, H, W]`` (array input) or a list of ``[H, W]``
+    arrays, once checked: 2-D, real, finite and in [0, 1]."""
     if isinstance(score_maps, (np.ndarray, torch.Tensor)):
         if score_maps.ndim != 3:
             raise ValueError(
@@ -55,8 +60,12 @@ def _check_score_maps(score_maps: np.ndarray | torch.Tensor | Sequence) -> list[
                 "expected [N, H, W] or a sequence of [H, W] maps"
             )
         score_maps = _to_numpy(score_maps)
+        if score_maps.dtype.kind in "fiu" and score_maps.size:
+            low, high = score_maps.min(), score_maps.max()  # NaN fails both tests below
+            if low >= 0 and high <= 1:
+                return score_maps
     maps = []
-    for index, score_map in enumerate(score_maps):
+    for index, score_map in enumerate(score_maps):  # one by one, to name the bad map
         values = _to_numpy(score_map)
         if values.ndim != 2:
             raise ValueError(
@@ -66,12 +75,12 @@ def _check_score_maps(score_maps: np.ndarray | torch.Tensor | Sequence) -> list[
             raise ValueError(
                 f"score_maps[{index}] has dtype {values.dtype}; expected a float (or integer) map"
             )
-        if not np.isfinite(values).all():
+        low, high = values.min(), values.max()  # min and max propagate NaN
+        if not (np.isfinite(low) and np.isfinite(high)):
             raise ValueError(
                 f"score_maps[{index}] holds NaN or inf; expected finite values in [0, 1] "
                 "(coloc.boxes.normalize_scoremap maps such maps to zeros)"
             )
-        low, high = values.min(), values.max()
         if low < 0 or high > 1:
             raise ValueError(
                 f"score_maps[{index}] has values in [{low:g}, {high:g}]; expected [0, 1] "
@@ -79,6 +88,11 @@ def _check_score_maps(score_maps: np.ndarray | torch.Tensor | Sequence) -> list[
             )
         maps.append(values)
     return maps
+
+
+def _check_score_maps(score_maps: np.ndarray | torch.Tensor | Sequence) -> list[np.ndarray]:
+    """The checked maps (:func:`_checked_score_maps`) as a list of ``[H, W]`` arrays."""
+    return list(_checked_score_maps(score_maps))
 
 
 def _check_gt_boxes(gt_boxes: Sequence, num_maps: int) -> list[np.ndarray]:
@@ -190,9 +204,13 @@ class MaxBoxAccEvaluator:
     images whose IoU (max over predicted and GT boxes) is ``>= delta``; the result for
     ``delta`` is the best ``tau`` over the whole split. ``multi_contour=True`` is
     MaxBoxAccV2 (every contour is a box), ``False`` is MaxBoxAcc (largest contour).
-    ``num_threads > 1`` spreads images over a thread pool (OpenCV releases the GIL
-    while tracing contours; the Python between the calls does not, so measure: see
-    ``python -m coloc.bench metrics``). The numbers do not depend on it.
+
+    MaxBoxAccV2 reads all thresholds' boxes of a map off its component tree in one
+    compiled call per batch (:func:`coloc.boxes.best_iou_per_threshold_batch`; exactly
+    OpenCV's contour boxes, see ``coloc.boxes``); MaxBoxAcc needs OpenCV's contour
+    areas, so it traces contours per distinct foreground. ``num_threads > 1`` splits
+    each batch over a thread pool (both release the GIL for their heavy part; measure
+    with ``python -m coloc.bench metrics``). The numbers do not depend on it.
     """
 
     def __init__(
@@ -211,23 +229,34 @@ class MaxBoxAccEvaluator:
 
     def update(self, score_maps: np.ndarray | torch.Tensor | Sequence, gt_boxes: Sequence) -> None:
         """Add a batch: maps ``[B, H, W]`` in [0, 1] and ``B`` arrays of GT boxes ``[K, 4]``."""
-        maps = _check_score_maps(score_maps)
+        maps = _checked_score_maps(score_maps)
         boxes = _check_gt_boxes(gt_boxes, len(maps))
-        image_ious = partial(
-            best_iou_per_threshold,
-            thresholds=self.cam_thresholds,
-            multi_contour=self.multi_contour,
-            min_iou=min(self.iou_thresholds),
-        )
-        if self.num_threads > 1 and len(maps) > 1:
-            with ThreadPoolExecutor(self.num_threads) as pool:
-                ious = list(pool.map(image_ious, maps, boxes))
-        else:
-            ious = [image_ious(score_map, gt) for score_map, gt in zip(maps, boxes, strict=True)]
-        if not ious:
+        if not len(maps):
             return
+        if self.multi_contour:  # all thresholds of a map at once, maps in one call
+            image_ious = partial(best_iou_per_threshold_batch, thresholds=self.cam_thresholds)
+            size = -(-len(maps) // max(1, self.num_threads))  # ceil: one part per thread
+            parts = [slice(start, start + size) for start in range(0, len(maps), size)]
+            if len(parts) > 1:
+                with ThreadPoolExecutor(len(parts)) as pool:
+                    chunks = pool.map(lambda part: image_ious(maps[part], boxes[part]), parts)
+                    ious = np.concatenate(list(chunks))
+            else:
+                ious = image_ious(maps, boxes)
+        else:
+            image_ious = partial(
+                best_iou_per_threshold,
+                thresholds=self.cam_thresholds,
+                multi_contour=False,
+                min_iou=min(self.iou_thresholds),
+            )
+            if self.num_threads > 1 and len(maps) > 1:
+                with ThreadPoolExecutor(self.num_threads) as pool:
+                    ious = np.stack(list(pool.map(image_ious, maps, boxes)))
+            else:
+                ious = np.stack([image_ious(m, gt) for m, gt in zip(maps, boxes, strict=True)])
         deltas = np.asarray(self.iou_thresholds)[:, None, None]
-        self._num_correct += (np.stack(ious)[None] >= deltas).sum(axis=1)
+        self._num_correct += (ious[None] >= deltas).sum(axis=1)
         self.num_images += len(ious)
 
     def accuracy_curves(self) -> dict[float, np.ndarray]:

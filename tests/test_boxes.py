@@ -6,14 +6,19 @@ import pytest
 import torch
 
 from coloc.boxes import (
+    _FOREGROUND_RING,
+    _best_iou_by_contour_search,
     best_iou_per_threshold,
+    best_iou_per_threshold_batch,
     box_iou,
     boxes_from_scoremap,
     contour_boxes,
+    contour_tree_boxes,
     foreground_mask,
     normalize_scoremap,
     psynet_jet_gray,
     quantize_scoremap,
+    threshold_cutoffs,
 )
 from coloc.metrics import default_cam_thresholds
 
@@ -248,3 +253,132 @@ def test_best_iou_per_threshold_min_iou_keeps_every_iou_at_or_above_it():
         above = exact >= 0.3
         np.testing.assert_array_equal(bounded[above], exact[above])
         assert (bounded[~above] < 0.3).all()
+
+
+# --- the component tree against OpenCV ------------------------------------------------
+
+
+def structured_images(rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """uint8 images, 1x1 to 13x13, of the kinds that stress the contour <-> component
+    correspondence: noise with few levels (diagonal contacts, 1-pixel holes), blurred
+    blobs, checkerboards, rings nested in rings (islands in holes), frames on the border,
+    constant and all-zero images."""
+    images = [np.zeros((1, 1), np.uint8), np.full((1, 1), 7, np.uint8)]
+    images += [np.zeros((2, 3), np.uint8), np.full((3, 2), 200, np.uint8)]
+    while len(images) < count:
+        height, width = rng.integers(1, 14, 2)
+        rows, cols = np.mgrid[0:height, 0:width]
+        kind = len(images) % 6
+        if kind == 0:  # few-level noise
+            image = rng.integers(0, rng.integers(2, 6), (height, width)) * 40
+        elif kind == 1:  # blobs
+            blurred = cv2.GaussianBlur(rng.random((height, width)), (0, 0), rng.uniform(0.5, 2))
+            image = np.round(normalize_scoremap(blurred) * rng.integers(2, 7)) * 30
+        elif kind == 2:  # checkerboard, some cells flipped
+            image = ((rows + cols) % 2 ^ (rng.random((height, width)) < 0.15)) * 90
+        elif kind == 3:  # concentric rings: islands inside holes inside components
+            center = rng.uniform(-1, [height, width])
+            radius = np.hypot(rows - center[0], cols - center[1])
+            image = (radius.astype(int) % rng.integers(2, 4)) * 60 + (radius < 2) * 60
+        elif kind == 4:  # frames along the border and inside
+            image = np.zeros((height, width), int)
+            for level, inset in enumerate(range(0, min(height, width), 2)):
+                image[inset : height - inset, inset : width - inset] = 50 * (level % 3)
+        else:  # constant (zero or not)
+            image = np.full((height, width), rng.integers(0, 2) * rng.integers(0, 256))
+        images.append(image.astype(np.uint8))
+    return images
+
+
+def every_foreground_thresholds(image: np.ndarray) -> np.ndarray:
+    """Thresholds whose cutoffs are the image's values below its max (so every distinct
+    non-empty foreground), plus 0.0 and 0.999, shuffled: int((c + 0.5) / max * max) = c."""
+    peak = int(image.max())
+    if not peak:
+        return np.array([0.0, 0.5])
+    cutoffs = np.unique(image)[:-1]
+    thresholds = np.concatenate([[0.0, 0.999], (cutoffs + 0.5) / peak])
+    return np.random.default_rng(peak).permutation(thresholds)
+
+
+def test_contour_tree_boxes_equal_opencv_contour_boxes_on_many_images():
+    # contour_tree_boxes also checks the hole count from the Euler number against the
+    # holes its second sweep finds, at every threshold.
+    rng = np.random.default_rng(20)
+    for image in structured_images(rng, 2000):
+        thresholds = every_foreground_thresholds(image)
+        tree_boxes = contour_tree_boxes(image, thresholds)
+        for cutoff, boxes in zip(threshold_cutoffs(image, thresholds), tree_boxes, strict=True):
+            expected = contour_boxes(image > cutoff, multi_contour=True)
+            assert sorted(boxes.tolist()) == sorted(expected.tolist()), (image, cutoff)
+
+
+def test_contour_tree_boxes_of_diagonal_contacts_and_one_pixel_holes_by_hand():
+    diamond = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.uint8)
+    # One 8-connected component, rect (0, 0, 3, 3) -> (0, 0, 2, 2) clipped; the centre is
+    # a 4-connected hole, rect of its border (0, 0, 3, 3) -> (0, 0, 2, 2) too.
+    assert contour_tree_boxes(diamond, [0.0])[0].tolist() == [[0, 0, 2, 2], [0, 0, 2, 2]]
+    assert contour_boxes(diamond > 0, multi_contour=True).tolist() == [[0, 0, 2, 2]] * 2
+    # Background touching the image border is no hole, even when walled off inside.
+    cup = np.array([[1, 0, 1], [1, 0, 1], [1, 1, 1]], np.uint8)
+    assert contour_tree_boxes(cup, [0.0])[0].tolist() == [[0, 0, 2, 2]]
+    # Nothing above the cutoff: no box at all.
+    assert contour_tree_boxes(np.zeros((2, 3), np.uint8), [0.0])[0].shape == (0, 4)
+
+
+def test_ring_tables_by_hand():
+    # Columns: groups, first group's ring position, ..., Euler change when p is added.
+    assert _FOREGROUND_RING[0].tolist() == [0, 0, 0, 0, 0, 1]  # isolated: a component
+    assert _FOREGROUND_RING[0b11111111].tolist() == [1, 0, 0, 0, 0, 1]  # fills a hole
+    assert _FOREGROUND_RING[0b10101010, [0, 5]].tolist() == [4, -3]  # joins 4 corners
+    assert _FOREGROUND_RING[0b00000101, 0] == 1  # N and E touch diagonally (8-adjacent)
+
+
+def test_contour_tree_boxes_rejects_non_uint8_images():
+    with pytest.raises(ValueError, match="expected a uint8"):
+        contour_tree_boxes(np.zeros((3, 3)), [0.5])
+
+
+def test_fast_path_equals_the_contour_search_on_many_maps():
+    rng = np.random.default_rng(21)
+    images = structured_images(rng, 400)
+    for index, image in enumerate(images):
+        score_map = (image.astype(np.float64) + rng.random(image.shape)) / 256
+        gt = varied_gt_boxes(rng, max(2, *image.shape))
+        thresholds = default_cam_thresholds() if index % 2 else rng.random(7)
+        expected = _best_iou_by_contour_search(
+            quantize_scoremap(score_map), gt, thresholds, True, 0.0
+        )
+        np.testing.assert_array_equal(best_iou_per_threshold(score_map, gt, thresholds), expected)
+
+
+def map_by_map(maps, gt_boxes, thresholds) -> np.ndarray:
+    pairs = zip(maps, gt_boxes, strict=True)
+    return np.stack([best_iou_per_threshold(m, g, thresholds) for m, g in pairs])
+
+
+def test_batch_equals_map_by_map_including_the_fallbacks():
+    rng = np.random.default_rng(22)
+    thresholds = default_cam_thresholds()
+    maps = np.stack(varied_maps(rng, 9, 20)).astype(np.float32)
+    gt_boxes = [varied_gt_boxes(rng, 20) for _ in maps]
+    expected = map_by_map(maps, gt_boxes, thresholds)
+    for batch in (maps, torch.from_numpy(maps)):
+        result = best_iou_per_threshold_batch(batch, gt_boxes, thresholds)
+        np.testing.assert_array_equal(result, expected)
+    # Mixed shapes and integer maps go map by map; float GT boxes that are integral stay.
+    mixed = [maps[0], maps[1][:15], (maps[2] > 0.5).astype(np.int64)]
+    float_gt = [g.astype(np.float64) for g in gt_boxes[:3]]
+    np.testing.assert_array_equal(
+        best_iou_per_threshold_batch(mixed, float_gt, thresholds),
+        map_by_map(mixed, float_gt, thresholds),
+    )
+    # Values outside [0, 1] (numpy's uint8 cast decides) and non-integer GT boxes fall
+    # back to the numpy quantization and the OpenCV contour search.
+    odd = maps[:2].copy()
+    odd[0, 0, 0] = 1.2
+    for gt in (gt_boxes[:2], [g + 0.5 for g in gt_boxes[:2]]):
+        np.testing.assert_array_equal(
+            best_iou_per_threshold_batch(odd, gt, thresholds), map_by_map(odd, gt, thresholds)
+        )
+    assert best_iou_per_threshold_batch(maps[:0], [], thresholds).shape == (0, 100)

@@ -100,6 +100,17 @@ def test_max_box_acc_fine_thresholds_and_torch_input_equal_the_plain_loop():
         assert result[delta] == expected[delta].max()
 
 
+def test_max_box_acc_v2_of_maps_of_several_shapes_equals_the_plain_loop():
+    rng = np.random.default_rng(13)
+    maps = varied_maps(rng, 6, 24) + varied_maps(rng, 6, 17)  # a list: map by map
+    gt_boxes = [varied_gt_boxes(rng, len(m)) for m in maps]
+    evaluator = MaxBoxAccEvaluator()
+    evaluator.update(maps, gt_boxes)
+    expected = reference_box_accuracy_curves(maps, gt_boxes)
+    for delta in (0.3, 0.5, 0.7):
+        np.testing.assert_array_equal(evaluator.accuracy_curves()[delta], expected[delta])
+
+
 def test_threads_do_not_change_the_numbers():
     rng = np.random.default_rng(12)
     maps = varied_maps(rng, 10, 32)
