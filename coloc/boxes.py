@@ -314,9 +314,9 @@ class _Workspace(NamedTuple):
     page faults than the sweeps themselves."""
 
     image: np.ndarray  # uint8 [H, W]: the quantized map, when the kernel quantizes it
-    values: np.ndarray  # int16 [H + 2, W + 2]: the image in a frame of -1
+    values: np.ndarray  # int16 [H + 2, W + 2]: each pixel's batch, in a frame of -1
     masks: np.ndarray  # uint8 [H + 2, W + 2]: ring mask of the neighbours added before
-    order: np.ndarray  # int32 [H * W]: pixels by ascending value, packed (y << 16) | x
+    order: np.ndarray  # int32 [H * W]: pixels by ascending batch, packed (y << 16) | x
     parent: np.ndarray  # int32 [(H + 2) * (W + 2)]: union-find forest, padded indices
     rank: np.ndarray  # int32, idem: union by rank
     box: np.ndarray  # int32 [(H + 2) * (W + 2), 4]: (x0, y0, x1, y1) of each root's pixels
@@ -524,45 +524,24 @@ def _contour_tree(
         background_first[mask] = ring[background_ring[mask, 1]]
         foreground_info[mask] = foreground_ring[mask, 0] | (foreground_ring[mask, 5] + 8) << 8
 
-    # Counting sort: the pixels above cutoff c are order[first[c + 1]:]. The image is
-    # split in 4 bands of rows run side by side, so that runs of one value, which
-    # make each count or fill step wait for the previous one, are 4 chains at once.
+    # Histogram of the values, in 4 bands of rows run side by side: runs of one value
+    # make each count wait for the previous one, and 4 chains at once wait less.
     band = height // 4
     counts = np.zeros((4, 256), np.int64)
     for y in range(band):
         for x in range(width):
-            counts[0, image[y, x]] += 1
-            counts[1, image[y + band, x]] += 1
-            counts[2, image[y + 2 * band, x]] += 1
-            counts[3, image[y + 3 * band, x]] += 1
+            for part in range(4):
+                counts[part, image[y + part * band, x]] += 1
     for y in range(4 * band, height):
         for x in range(width):
             counts[3, image[y, x]] += 1
-    first = np.zeros(257, np.int64)
-    fill = np.empty((4, 256), np.int64)  # where each band's pixels of a value go
     peak = 0
     for value in range(256):
-        start = first[value]
-        for part in range(4):
-            fill[part, value] = start
-            start += counts[part, value]
-        if start > first[value]:
+        if counts[0, value] + counts[1, value] + counts[2, value] + counts[3, value]:
             peak = value
-        first[value + 1] = start
-    for y in range(band):
-        for x in range(width):
-            for part in range(4):
-                value = image[y + part * band, x]
-                order[_U(fill[part, value])] = ((y + part * band) << 16) | x
-                fill[part, value] += 1
-    for y in range(4 * band, height):
-        for x in range(width):
-            value = image[y, x]
-            order[_U(fill[3, value])] = (y << 16) | x
-            fill[3, value] += 1
 
     # Cutoffs int(tau * peak) (threshold_cutoffs), clipped to [-1, 255] (same
-    # foregrounds), and the distinct ones, ascending.
+    # foregrounds), and the distinct ones, ascending: c_0 < ... < c_{K-1}.
     cutoff_of = np.empty(len(thresholds), np.int64)
     used = np.zeros(257, np.bool_)
     for t in range(len(thresholds)):
@@ -578,16 +557,47 @@ def _contour_tree(
             cutoffs[num_cutoffs] = c
             num_cutoffs += 1
 
-    # Ring masks of the neighbours added before each pixel in the foreground sweep
-    # (by descending value; equal values in reverse raster order). The background sweep
-    # goes the exact opposite way, so its masks are the complements (the frame, -1,
-    # never comes before in the first and always in the second).
+    # Only which cutoffs a pixel is above matters: its batch b, the number of cutoffs
+    # below its value, so that image > c_k holds the batches > k. Pixels are sorted by
+    # batch, in raster order within one (counting sort, the 4 bands side by side
+    # again): batch b is order[first[b]:first[b + 1]]. Fewer levels than values make
+    # longer runs of one level, which the sweeps visit with better locality.
+    batch_of = np.empty(256, np.int64)
+    batch_counts = np.zeros((4, num_cutoffs + 1), np.int64)
+    for value in range(256):
+        batch_of[value] = index_of[value + 1]  # the number of cutoffs below value
+        for part in range(4):
+            batch_counts[part, batch_of[value]] += counts[part, value]
+    first = np.zeros(num_cutoffs + 2, np.int64)
+    fill = np.empty((4, num_cutoffs + 1), np.int64)  # where each band's next pixel goes
+    for b in range(num_cutoffs + 1):
+        offset = first[b]
+        for part in range(4):
+            fill[part, b] = offset
+            offset += batch_counts[part, b]
+        first[b + 1] = offset
     for x in range(width + 2):
-        values[0, x] = values[height + 1, x] = -1
+        values[0, x] = values[height + 1, x] = -1  # a frame of -1: below every batch
     for y in range(height):
         values[y + 1, 0] = values[y + 1, width + 1] = -1
         for x in range(width):
-            values[y + 1, x + 1] = image[y, x]
+            values[y + 1, x + 1] = batch_of[image[y, x]]
+    for y in range(band):
+        for x in range(width):
+            for part in range(4):
+                b = values[y + part * band + 1, x + 1]
+                order[_U(fill[part, b])] = ((y + part * band) << 16) | x
+                fill[part, b] += 1
+    for y in range(4 * band, height):
+        for x in range(width):
+            b = values[y + 1, x + 1]
+            order[_U(fill[3, b])] = (y << 16) | x
+            fill[3, b] += 1
+
+    # Ring masks of the neighbours added before each pixel in the foreground sweep
+    # (by descending batch; equal batches in reverse raster order). The background
+    # sweep goes the exact opposite way, so its masks are the complements (the frame,
+    # -1, never comes before in the first and always in the second).
     for y in range(1, height + 1):
         up, middle, down, out = values[y - 1], values[y], values[y + 1], masks[y]
         for x in range(1, width + 1):
@@ -618,7 +628,7 @@ def _contour_tree(
     num_holes = 0  # components - Euler number
     cursor = num_pixels - 1
     for k in range(num_cutoffs - 1, -1, -1):
-        stop = first[cutoffs[k] + 1]
+        stop = first[k + 1]
         while cursor >= stop:
             packed = np.int64(order[_U(cursor)])
             cursor -= 1
@@ -638,7 +648,9 @@ def _contour_tree(
             if parent[_U(root)] != root:
                 root = _find(parent, root)
             for group in range(2, num_groups + 1):
-                other = _find(parent, pixel + ring[_U(foreground_ring[mask, _U(group)])])
+                other = np.int64(parent[_U(pixel + ring[_U(foreground_ring[mask, _U(group)])])])
+                if other != root and parent[_U(other)] != other:
+                    other = _find(parent, other)
                 if other != root:
                     root, num_live = _union(
                         root, other, parent, rank, box, live, slot, num_live, cached_iou, -1
@@ -674,7 +686,7 @@ def _contour_tree(
     num_live = 0
     cursor = 0
     for k in range(last + 1):
-        stop = first[cutoffs[k] + 1]
+        stop = first[k + 1]
         while cursor < stop:
             packed = np.int64(order[_U(cursor)])
             cursor += 1
@@ -691,7 +703,9 @@ def _contour_tree(
             if parent[_U(root)] != root:
                 root = _find(parent, root)
             for group in range(2, num_groups + 1):
-                other = _find(parent, pixel + ring[_U(background_ring[mask, _U(group)])])
+                other = np.int64(parent[_U(pixel + ring[_U(background_ring[mask, _U(group)])])])
+                if other != root and parent[_U(other)] != other:
+                    other = _find(parent, other)
                 if other != root:
                     root, num_live = _union(
                         root, other, parent, rank, box, live, slot, num_live, cached_iou, 0
@@ -723,7 +737,7 @@ def _contour_tree(
     return best, cutoff_index, euler_holes, swept_holes, records[:num_records]
 
 
-_MAX_SIDE = 2**15  # _contour_tree packs (y, x) in an int32 and values in int16
+_MAX_SIDE = 2**15  # _contour_tree packs (y, x) in an int32
 
 
 def _run_contour_tree(
