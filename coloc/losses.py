@@ -5,8 +5,10 @@ With ``A_ori`` and ``A_trans`` the attention maps of an image and of its transfo
 
 - CAML Eq. 3: background mask ``M_bg = 1[(1 - A) > theta_bg * min(1 - A)]`` and
   background maps ``A_ori2bg = A_ori * M_bg(A_ori)``, ``A_trans2bg = A_trans * M_bg(A_trans)``;
-- CAML Eq. 4: two triplets (anchor, positive, negative) with L2 distance ``d`` and
-  margin ``m``: ``(T^-1(A_trans), A_ori, A_ori2bg)`` in the original frame and
+- CAML Eq. 4: two triplets (anchor, positive, negative) with L2 distance ``d`` (or its
+  per-entry root mean square, ``distance="rms"``, which does not grow with the map's
+  resolution; the CAML chapter shows why the plain L2 closes the hinge) and margin
+  ``m``: ``(T^-1(A_trans), A_ori, A_ori2bg)`` in the original frame and
   ``(T(A_ori), A_trans, A_trans2bg)`` in the transformed frame,
   ``L_caml = E_x [d(a, p) - d(a, n) + m]_+ summed over the two triplets``;
 - CAML Eq. 5-6: ``L_total = L_cls + L_caml`` (no weight in the paper, so lambda = 1),
@@ -35,13 +37,16 @@ from coloc.transforms import PretextTransform
 
 PAIRS = ("both", "positive", "negative")
 EMBEDDINGS = ("attention", "features")
+DISTANCES = ("l2", "rms")
 
 
-def _check_options(pairs: str, embedding: str) -> None:
+def _check_options(pairs: str, embedding: str, distance: str = "l2") -> None:
     if pairs not in PAIRS:
         raise ValueError(f"pairs must be one of {PAIRS}, got {pairs!r}")
     if embedding not in EMBEDDINGS:
         raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {embedding!r}")
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
 
 
 def background_mask(attention: Tensor, theta_bg: float = 2.3) -> Tensor:
@@ -58,20 +63,39 @@ def background_mask(attention: Tensor, theta_bg: float = 2.3) -> Tensor:
     return reverse > theta_bg * floor
 
 
-def _distance(a: Tensor, b: Tensor) -> Tensor:
-    """L2 distance per image over all remaining dimensions, ``[B, ...] -> [B]``."""
-    return torch.linalg.vector_norm((a - b).flatten(1), dim=1)
+def map_distance(a: Tensor, b: Tensor, distance: str = "l2") -> Tensor:
+    """``d`` of CAML Eq. 4 per image over all remaining dimensions, ``[B, ...] -> [B]``.
+
+    ``"l2"``: the L2 norm of the difference (CAML Eq. 4 read literally); ``"rms"``: the
+    same divided by the square root of the number of entries (root mean square), so it
+    does not grow with the map's resolution.
+    """
+    norm = torch.linalg.vector_norm((a - b).flatten(1), dim=1)
+    return norm / a[0].numel() ** 0.5 if distance == "rms" else norm
 
 
 def _triplet(
-    anchor: Tensor, positive: Tensor, negative: Tensor, margin: float, pairs: str
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float,
+    pairs: str,
+    distance: str = "l2",
+    stats: dict[str, list[Tensor]] | None = None,
 ) -> Tensor:
     """Per-image loss ``[B]`` of one triplet of CAML Eq. 4, or of an ablation of Table 5."""
+    d_pos = map_distance(anchor, positive, distance)
+    d_neg = map_distance(anchor, negative, distance)
+    if stats is not None:
+        argument = {"both": d_pos - d_neg + margin, "positive": d_pos, "negative": margin - d_neg}
+        stats.setdefault("hinge_active", []).append((argument[pairs] > 0).float().detach())
+        stats.setdefault("d_pos", []).append(d_pos.detach())
+        stats.setdefault("d_neg", []).append(d_neg.detach())
     if pairs == "positive":  # CAML Table 5 "w/o neg pairs": L2 between the positive pair
-        return _distance(anchor, positive)
+        return d_pos
     if pairs == "negative":  # Table 5 "w/o pos pairs": negatives pushed beyond the margin
-        return F.relu(margin - _distance(anchor, negative))
-    return F.relu(_distance(anchor, positive) - _distance(anchor, negative) + margin)
+        return F.relu(margin - d_neg)
+    return F.relu(d_pos - d_neg + margin)
 
 
 def caml_loss(
@@ -85,6 +109,8 @@ def caml_loss(
     pairs: str = "both",
     embedding: str = "attention",
     headroom: float = 0.5,
+    distance: str = "l2",
+    stats: dict[str, Tensor] | None = None,
 ) -> Tensor:
     """Contrastive attention map loss, CAML Eq. 3-4 (a scalar, mean over the batch).
 
@@ -101,6 +127,11 @@ def caml_loss(
         embedding: ``"attention"`` (Eq. 4) or ``"features"`` (Table 4: every map ``X`` is
             replaced by the attended features ``X * F_w`` and compared over ``C x h x w``).
         headroom: attention normalization, see :func:`coloc.ptap.normalize_attention`.
+        distance: ``d`` of Eq. 4, ``"l2"`` (the literal reading) or ``"rms"`` (L2 over the
+            square root of the number of entries; see :func:`map_distance`).
+        stats: if a dict is given, it receives detached diagnostics over both triplets
+            and the batch: ``hinge_active`` (share of triplets whose hinge argument is
+            positive, i.e. that send a gradient), ``d_pos`` and ``d_neg`` (mean distances).
 
     Both maps are normalized per image before anything else. In the original-frame
     triplet, distances are taken only where ``transform.valid_mask`` is True: outside,
@@ -110,7 +141,7 @@ def caml_loss(
     (reflection or zeros), so it says what the transformed view shows everywhere.
     Gradients flow through all three maps of each triplet; the masks are constants.
     """
-    _check_options(pairs, embedding)
+    _check_options(pairs, embedding, distance)
     a_ori = normalize_attention(ori["attention"], headroom)
     a_trans = normalize_attention(trans["attention"], headroom)
     bg_ori = background_mask(a_ori, theta_bg).unsqueeze(1)
@@ -123,16 +154,22 @@ def caml_loss(
     labels = labels.to(a_ori.device)
     valid = transform.valid_mask(labels, tuple(a_ori.shape[-2:])).unsqueeze(1)
 
+    collected: dict[str, list[Tensor]] | None = {} if stats is not None else None
     ori_frame = _triplet(  # (A_trans2ori, A_ori, A_ori2bg)
         transform.invert(e_trans, labels) * valid,
         e_ori * valid,
         e_ori * bg_ori * valid,
         margin,
         pairs,
+        distance,
+        collected,
     )
     trans_frame = _triplet(  # (A_ori2trans, A_trans, A_trans2bg)
-        transform.apply(e_ori, labels), e_trans, e_trans * bg_trans, margin, pairs
+        transform.apply(e_ori, labels), e_trans, e_trans * bg_trans, margin, pairs, distance,
+        collected,
     )
+    if stats is not None:
+        stats.update({k: torch.cat(v).mean() for k, v in collected.items()})
     return (ori_frame + trans_frame).mean()
 
 
@@ -156,7 +193,9 @@ class CAMLLoss:
     label (the identity label included, as PsyNet samples it); the original view is
     just the identity class again. A weight of 0 drops that term (CAML Table 3's
     "- L_cls" and "- L_caml" rows); it is then neither computed nor reported. The
-    keyword arguments of :func:`caml_loss` select the ablations of Tables 4-5.
+    keyword arguments of :func:`caml_loss` select the ablations of Tables 4-5 and the
+    distance. ``stats=True`` adds the detached diagnostics of :func:`caml_loss`
+    (``hinge_active``, ``d_pos``, ``d_neg``) to the returned dict when L_caml is on.
     """
 
     def __init__(
@@ -170,8 +209,10 @@ class CAMLLoss:
         pairs: str = "both",
         embedding: str = "attention",
         headroom: float = 0.5,
+        distance: str = "l2",
+        stats: bool = False,
     ) -> None:
-        _check_options(pairs, embedding)
+        _check_options(pairs, embedding, distance)
         if cls_weight < 0 or caml_weight < 0 or cls_weight == caml_weight == 0:
             raise ValueError(
                 f"weights must be >= 0 and not both 0, got cls_weight={cls_weight}, "
@@ -180,14 +221,16 @@ class CAMLLoss:
         self.transform = transform
         self.cls_weight = cls_weight
         self.caml_weight = caml_weight
+        self.stats = stats
         self.caml_options = dict(
-            theta_bg=theta_bg, margin=margin, pairs=pairs, embedding=embedding, headroom=headroom
+            theta_bg=theta_bg, margin=margin, pairs=pairs, embedding=embedding, headroom=headroom,
+            distance=distance,
         )
 
     def __call__(
         self, ori: Mapping[str, Tensor], trans: Mapping[str, Tensor], labels: Tensor
     ) -> dict[str, Tensor]:
-        terms = {}
+        terms, stats = {}, ({} if self.stats else None)
         if self.cls_weight:
             targets = {
                 k: v.to(trans["attention"].device)
@@ -195,6 +238,8 @@ class CAMLLoss:
             }
             terms["cls"] = pretext_cls_loss(trans["logits"], targets)
         if self.caml_weight:
-            terms["caml"] = caml_loss(ori, trans, self.transform, labels, **self.caml_options)
+            terms["caml"] = caml_loss(
+                ori, trans, self.transform, labels, stats=stats, **self.caml_options
+            )
         weights = {"cls": self.cls_weight, "caml": self.caml_weight}
-        return {"loss": sum(weights[k] * v for k, v in terms.items()), **terms}
+        return {"loss": sum(weights[k] * v for k, v in terms.items()), **terms, **(stats or {})}

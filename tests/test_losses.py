@@ -146,3 +146,29 @@ def test_unknown_options_are_rejected_with_the_allowed_values():
         CAMLLoss(Rotation(), embedding="maps")
     with pytest.raises(ValueError, match="not both 0"):
         CAMLLoss(Rotation(), cls_weight=0.0, caml_weight=0.0)
+
+
+def test_rms_distance_is_l2_over_the_root_of_the_pixel_count():
+    a, other = square(16, 8), square(16, 8, at=(0, 8))
+    identity = torch.tensor([0])
+    l2 = caml_loss(*views(a, other), Rotation(), identity, pairs="positive")
+    rms = caml_loss(*views(a, other), Rotation(), identity, pairs="positive", distance="rms")
+    assert torch.isclose(rms, l2 / 16)  # sqrt(16 * 16) pixels
+    with pytest.raises(ValueError, match="rms"):
+        caml_loss(*views(a, a), Rotation(), identity, distance="l1")
+
+
+def test_stats_report_how_many_hinges_are_open():
+    a_ori = square(16, 8)
+    a_trans = torch.rot90(a_ori, 1, dims=(-2, -1))
+    stats = {}
+    caml_loss(*views(a_ori, a_trans), Rotation(), torch.tensor([1]), stats=stats)
+    assert set(stats) == {"hinge_active", "d_pos", "d_neg"}
+    assert stats["hinge_active"] == 0 and stats["d_pos"] == 0  # far beyond the margin
+    caml_loss(*views(a_ori, a_trans), Rotation(), torch.tensor([1]), distance="rms",
+              stats=stats)
+    assert stats["hinge_active"] == 1  # rms distances stay below the margin of 1
+    terms = CAMLLoss(Rotation(), stats=True, distance="rms")(
+        {"attention": a_ori, "logits": {"rotation": torch.zeros(1, 4)}},
+        {"attention": a_trans, "logits": {"rotation": torch.zeros(1, 4)}}, torch.tensor([1]))
+    assert {"hinge_active", "d_pos", "d_neg"} <= set(terms)

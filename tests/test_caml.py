@@ -1,0 +1,181 @@
+"""CAML wiring: profiles, steps, maps, evaluation and run reuse (coloc/caml.py)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import coloc.caml as caml
+from coloc.caml import CAMLConfig, Evaluation, attention_maps, evaluate, make_step, profile, run
+from coloc.data import DatasetNotFoundError
+
+TINY = dict(image_size=32, train_samples=8, val_samples=4, test_samples=4, epochs=1,
+            batch_size=4, pretrained=False)
+
+
+def tiny(**changes) -> CAMLConfig:
+    return profile("synthetic", **{**TINY, **changes})
+
+
+# ----------------------------------------------------------------------------- profiles
+
+
+def test_synthetic_gets_the_cpu_profile():
+    config = profile("synthetic")
+    assert (config.backbone, config.image_size, config.device) == ("small_cnn", 64, "cpu")
+    assert config.pretrained and config.synthetic_pretraining.families == ("car", "aircraft", "dog")
+    assert profile("synthetic-car").synthetic_pretraining.families == ("bird", "aircraft", "dog")
+
+
+def test_real_dataset_gets_the_paper_profile(tmp_path):
+    from tests.test_data_real import make_cars_devkit
+
+    make_cars_devkit(tmp_path)
+    config = profile("cars", data_root=str(tmp_path), device="cpu")
+    assert (config.backbone, config.pretrained, config.image_size) == ("vgg16_psynet", True, 224)
+    assert (config.batch_size, config.lr, config.momentum) == (64, 1e-3, 0.9)
+    assert config.augment == "psynet" and config.synthetic_pretraining is None
+
+
+def test_a_missing_real_dataset_fails_at_once_with_the_loaders_message(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="stanford_cars"):
+        profile("cars", data_root=str(tmp_path))
+    with pytest.raises(ValueError, match="data_root"):
+        profile("cub")
+
+
+def test_unknown_values_are_rejected_with_the_allowed_values():
+    with pytest.raises(ValueError, match="'ptap', 'caam'"):
+        profile("synthetic", pooling="gem")
+    with pytest.raises(ValueError, match="'cub', 'cars'"):
+        profile("imagenet")
+    with pytest.raises(ValueError, match="'rotation'"):
+        profile("synthetic", pretext="jigsaw")
+    with pytest.raises(TypeError, match="theta_bg"):
+        profile("synthetic", theta=2.0)
+
+
+def test_overrides_win_and_none_keeps_the_profile():
+    config = profile("synthetic", lr=0.5, epochs=None, theta_bg=1.5)
+    assert (config.lr, config.epochs, config.theta_bg) == (0.5, 5, 1.5)
+
+
+def test_identity_ignores_paths_and_devices_and_names_the_method():
+    config = tiny()
+    assert config.replace(device="cpu", num_workers=3).hash() == config.hash()
+    assert config.replace(theta_bg=2.0).hash() != config.hash()
+    assert config.name == "caml-rotation"
+    assert config.replace(use_caml=False, pooling="caam").name == "baseline-rotation"
+    assert config.replace(use_cls=False).name == "variant-rotation-nocls"
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+@pytest.fixture
+def batch():
+    torch.manual_seed(0)
+    return {"image": torch.randn(4, 3, 32, 32)}
+
+
+@pytest.mark.parametrize(("changes", "keys"), [
+    (dict(use_caml=False, pooling="caam"), {"loss", "cls"}),
+    (dict(), {"loss", "cls", "caml", "hinge_active", "d_pos", "d_neg"}),
+    (dict(use_cls=False), {"loss", "caml", "hinge_active", "d_pos", "d_neg"}),
+])
+def test_steps_return_the_expected_losses_and_reach_the_backbone(batch, changes, keys):
+    config = tiny(**changes)
+    torch.manual_seed(0)
+    model = caml.build_model(config)
+    losses = make_step(config)(model, batch)
+    assert set(losses) == keys and torch.isfinite(losses["loss"])
+    losses["loss"].backward()
+    first = model.backbone.features[0].weight.grad
+    assert first is not None and first.abs().sum() > 0
+
+
+def test_caml_step_forwards_both_views_and_rms_keeps_the_hinge_open(batch):
+    config = tiny(distance="rms")
+    calls = []
+    model = caml.build_model(config)
+    model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    losses = make_step(config)(model, batch)
+    assert calls == [8]  # original and transformed view in one batch
+    assert losses["hinge_active"] == 1.0  # rms distances stay below the margin of 1
+
+
+# ----------------------------------------------------------------------------- maps, evaluation
+
+
+class ChannelZero(nn.Module):
+    """A stand-in network whose attention is the image's first channel."""
+
+    def forward(self, images):
+        return {"attention": images[:, 0], "features": images}
+
+
+def square_sample(index, at, size=32):
+    image = torch.zeros(3, size, size)
+    x, y = at
+    image[0, y : y + 8, x : x + 8] = 1.0
+    box = torch.tensor([[8.0, 8.0, 15.0, 15.0]])  # the GT square is always at (8, 8)
+    return {"image": image, "label": 0, "family": "toy", "boxes": box,
+            "mask": torch.zeros(size, size, dtype=torch.uint8),
+            "part_mask": torch.zeros(size, size, dtype=torch.bool), "index": index}
+
+
+def test_evaluation_of_a_hand_made_case_gives_the_known_corloc():
+    # two maps on the GT square, one shifted by 3 px, one far away. The protocol's box is
+    # (x, y, x + w, y + h): one pixel wider than the square, so IoU 64/81 on the square
+    # and 40/105 for the shifted one.
+    dataset = [square_sample(0, (8, 8)), square_sample(1, (8, 8)), square_sample(2, (11, 8)),
+               square_sample(3, (20, 20))]
+    result = evaluate(ChannelZero(), dataset, batch_size=3, max_box_acc=True)
+    assert result.corloc == {"0.3": 75.0, "0.5": 50.0, "0.7": 50.0, "mean": pytest.approx(175 / 3)}
+    np.testing.assert_allclose(result.ious, [64 / 81, 64 / 81, 40 / 105, 0.0])
+    assert result.boxes[0].tolist() == [8, 8, 16, 16] and result.indices.tolist() == [0, 1, 2, 3]
+    assert result.max_box_acc_v2["0.5"] == 50.0 and result.rule == "raw"
+    again = Evaluation.from_dict(result.to_dict())
+    assert again.corloc == result.corloc and np.array_equal(again.boxes, result.boxes)
+
+
+def test_attention_maps_are_upsampled_and_min_max_normalized():
+    model = caml.build_model(tiny())
+    images = torch.randn(2, 3, 32, 32)
+    maps = attention_maps(model, images)
+    assert maps.shape == (2, 32, 32)
+    assert torch.allclose(maps.amin(dim=(1, 2)), torch.zeros(2))
+    assert torch.allclose(maps.amax(dim=(1, 2)), torch.ones(2))
+    assert attention_maps(model, images, raw=True).shape == (2, 4, 4)  # stride 8
+
+
+# ----------------------------------------------------------------------------- run reuse
+
+
+def test_a_recorded_run_loads_force_retrains_and_other_configs_differ(tmp_path, monkeypatch):
+    config = tiny()
+    first = run(config, tmp_path)
+    assert (first.directory / "results.json").is_file()
+    assert first.directory.parent == tmp_path / "caml" / "synthetic"
+    trained_maps = attention_maps(first.model(), torch.zeros(1, 3, 32, 32) + 0.5)
+
+    calls = []
+    real_fit = caml.fit
+    monkeypatch.setattr(caml, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    again = run(config, tmp_path)
+    assert calls == [] and again.record == first.record
+    assert torch.equal(attention_maps(again.model(), torch.zeros(1, 3, 32, 32) + 0.5),
+                       trained_maps)  # the loaded checkpoint is the trained model
+
+    forced = run(config, tmp_path, force=True)
+    assert calls == [1] and forced.test.corloc == first.test.corloc  # deterministic
+    other = run(config.replace(theta_bg=2.0), tmp_path)
+    assert calls == [1, 1] and other.directory != first.directory
+
+
+def test_paper_backbone_wiring_runs_on_cpu_at_tiny_size(tmp_path):
+    config = tiny(backbone="vgg16_psynet", pooling="ptap", train_samples=4, test_samples=2)
+    result = run(config, tmp_path)
+    assert set(result.test.corloc) == {"0.3", "0.5", "0.7", "mean"}
+    assert len(result.curves["step_losses"]["caml"]) == 1
+    assert len(result.curves["probe_maps"]) == 2  # before training and after epoch 1
