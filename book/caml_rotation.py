@@ -297,7 +297,7 @@ plt.show()
 # %%
 caml_report.figure_losses({"Baseline": base, "CAML": ours})
 plt.show()
-probe_set = caml.dataset_split(config, "val") if caml.has_split(config, "val") else test_set
+probe_set = caml.probe_split(config)
 caml_report.figure_maps_over_training({"Baseline": base, "CAML": ours}, probe_set)
 plt.show()
 

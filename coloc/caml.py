@@ -42,7 +42,14 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from coloc.boxes import RULES, boxes_from_scoremap, normalize_scoremap
-from coloc.data import DATASETS, DatasetNotFoundError, check, collate_samples, load
+from coloc.data import (
+    DATASETS,
+    DatasetError,
+    DatasetNotFoundError,
+    check,
+    collate_samples,
+    load,
+)
 from coloc.data.synthetic import FAMILIES
 from coloc.losses import DISTANCES, EMBEDDINGS, PAIRS, CAMLLoss, background_mask, map_distance
 from coloc.metrics import IOU_THRESHOLDS, CorLocEvaluator, MaxBoxAccEvaluator
@@ -330,9 +337,7 @@ def dataset_split(config: CAMLConfig, split: str, train: bool = False) -> Datase
     Training (``train=True``) uses ``config.augment``; evaluation the protocol's test
     transform. Synthetic splits are generated once per process and kept in memory (the
     data seed is 0 whatever the run's seed: the benchmark is fixed, the run varies).
-    Real ``val`` falls back to ``test`` only where the dataset has no val split: CAML's
-    benchmarks (but CUB) have train and test only, so the CPU-free paper profile selects
-    the last epoch (``select="last"``).
+    ``train_samples``/``val_samples``/``test_samples`` cap a split (None: all of it).
     """
     sizes = {"train": config.train_samples, "val": config.val_samples,
              "test": config.test_samples}
@@ -347,6 +352,27 @@ def dataset_split(config: CAMLConfig, split: str, train: bool = False) -> Datase
     if sizes[split] is not None and sizes[split] < len(dataset):
         dataset = torch.utils.data.Subset(dataset, range(sizes[split]))
     return dataset
+
+
+def _optional_val(config: CAMLConfig) -> Dataset | None:
+    """The val split for per-epoch CorLoc, or None where there is none (Cars, Aircraft,
+    Dogs) or it is not on disk (CUB's val is wsolevaluation's metadata, an extra
+    download); a ``select="val:..."`` run needs it and fails with the loader's error."""
+    if not has_split(config, "val"):
+        return None
+    try:
+        return dataset_split(config, "val")
+    except DatasetError:
+        if config.select.startswith("val:"):
+            raise
+        return None
+
+
+def probe_split(config: CAMLConfig) -> Dataset:
+    """Where the probe images of CAML Figure 5b come from: the val split, or the test
+    split where there is no val split (a figure, never a model choice)."""
+    val = _optional_val(config)
+    return val if val is not None else dataset_split(config, "test")
 
 
 def has_split(config: CAMLConfig, split: str) -> bool:
@@ -658,12 +684,12 @@ def run(
 
     device = select_device(config.device)
     train_set = dataset_split(config, "train", train=True)
-    val_set = dataset_split(config, "val") if has_split(config, "val") else None
+    val_set = _optional_val(config)
     if config.synthetic_pretraining is not None:  # before seeding: cached or not, same RNG
         synthetic_pretrained_backbone(config.synthetic_pretraining, results_root(output_dir))
     torch.manual_seed(config.seed)
     model = build_model(config, output_dir)
-    probe_set = val_set if val_set is not None else dataset_split(config, "test")
+    probe_set = probe_split(config)
     probe_images = collate_samples([probe_set[i] for i in range(min(PROBES, len(probe_set)))]
                                    )["image"]
     probes_path = directory / "probes.json"
