@@ -152,7 +152,7 @@ def bench_metrics(num_maps: int, size: int, seed: int, num_threads: int, step: f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: ``python -m coloc.bench metrics [--n N] [--size S]``."""
+    """Command-line entry: ``python -m coloc.bench {metrics,synthetic} [--n N] [--size S]``."""
     parser = argparse.ArgumentParser(prog="python -m coloc.bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     metrics = commands.add_parser("metrics", help="MaxBoxAccV2: coloc vs a plain loop")
@@ -165,10 +165,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics.add_argument(
         "--step", type=float, default=0.01, help="score-map threshold step (default 0.01)"
     )
+    synthetic = commands.add_parser("synthetic", help="synthetic generator vs a JPEG decode")
+    synthetic.add_argument("--n", type=int, default=2000, help="images (default 2000)")
+    synthetic.add_argument("--size", type=int, default=64, help="image side (default 64)")
     args = parser.parse_args(argv)
     if args.command == "metrics":
         return 0 if bench_metrics(args.n, args.size, args.seed, args.threads, args.step) else 1
+    if args.command == "synthetic":
+        bench_synthetic(args.n, args.size)
+        return 0
     return 2
+
+
+def bench_synthetic(num_images: int, size: int) -> None:
+    """Print the synthetic generator's images/s on one thread beside a JPEG decode of the
+    same size (what a real dataset pays per image once the file is in memory)."""
+    from coloc.data.synthetic import benchmark
+
+    result = benchmark(n=num_images, image_size=size)
+    print(f"synthetic benchmark, {size} px, one thread, best of 5 rounds of {num_images // 5}")
+    print(f"full samples (image, boxes, masks): {result['samples_per_s']:8.0f} images/s")
+    print(f"rendering only:                     {result['render_per_s']:8.0f} images/s")
+    print(f"JPEG decode + normalize (baseline): {result['jpeg_decode_per_s']:8.0f} images/s")
+    print(f"samples vs JPEG decode: {result['samples_per_s'] / result['jpeg_decode_per_s']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -254,3 +254,11 @@ def test_benchmark_reports_images_per_second():
     assert result["image_size"] == 32
     assert result["samples_per_s"] > 0 and result["render_per_s"] > 0
     assert result["jpeg_decode_per_s"] > 0
+
+
+def test_bench_cli_prints_generator_and_baseline_rates(capsys):
+    from coloc.bench import main as bench_main
+
+    assert bench_main(["synthetic", "--n", "10", "--size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "full samples" in out and "JPEG decode" in out and "x" in out.splitlines()[-1]
