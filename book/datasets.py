@@ -61,8 +61,7 @@ from coloc.data import DATASETS, check, collate_samples, load
 from coloc.data.synthetic import FAMILIES, VARIANTS, SyntheticDataset
 from coloc.models import build_backbone
 from coloc.plots import draw_boxes, grid, show_map
-from coloc.caml import results_root
-from coloc.run import Timer, config_hash, seed_everything
+from coloc.run import Timer, config_hash, results_root, seed_everything
 from coloc.train import TrainConfig, fit
 
 if dataset != "synthetic":

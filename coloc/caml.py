@@ -56,7 +56,15 @@ from coloc.metrics import IOU_THRESHOLDS, CorLocEvaluator, MaxBoxAccEvaluator
 from coloc.models import BACKBONES, PretextNet, build_backbone
 from coloc.pretrain import PretrainConfig, families_except, synthetic_pretrained_backbone
 from coloc.ptap import CAAM, PTAP, SELECTIONS, channel_average, normalize_attention
-from coloc.run import DEVICES, config_hash, progress, read_results, select_device, write_results
+from coloc.run import (
+    DEVICES,
+    config_hash,
+    progress,
+    read_results,
+    results_root,
+    select_device,
+    write_results,
+)
 from coloc.train import History, TrainConfig, fit
 from coloc.transforms import TRANSFORMS, PretextTransform, build_transform
 
@@ -624,16 +632,6 @@ class Run:
             model.load_state_dict(state["best_model"] or state["model"])
             self._model = model
         return self._model.to(device).eval()
-
-
-def results_root(output_dir: str | Path | None = None) -> Path:
-    """``output_dir``, or by default ``results/`` at the root of the checkout this package
-    is imported from (``./results`` for an installed package), whatever the working
-    directory: the notebooks (run from ``book/``) and scripts find the same runs."""
-    if output_dir is not None:
-        return Path(output_dir)
-    root = Path(__file__).resolve().parents[1]
-    return root / "results" if (root / "pyproject.toml").is_file() else Path("results")
 
 
 def run_directory(config: CAMLConfig, output_dir: str | Path | None = None) -> Path:

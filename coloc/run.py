@@ -79,6 +79,16 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def results_root(output_dir: str | Path | None = None) -> Path:
+    """``output_dir``, or by default ``results/`` at the root of the checkout this package
+    is imported from (``./results`` for an installed package), whatever the working
+    directory: the notebooks (run from ``book/``) and scripts find the same runs."""
+    if output_dir is not None:
+        return Path(output_dir)
+    root = Path(__file__).resolve().parents[1]
+    return root / "results" if (root / "pyproject.toml").is_file() else Path("results")
+
+
 def git_commit(path: str | Path | None = None) -> str | None:
     """The commit of the working tree that holds ``path`` (default: this package), or None."""
     where = Path(path) if path is not None else Path(__file__).resolve().parent
