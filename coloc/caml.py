@@ -270,7 +270,8 @@ epoch 60, no weight decay) is what CAML builds on. PsyNet's Nesterov momentum is
 used: CAML names plain SGD with momentum."""
 
 
-def profile(dataset: str = "synthetic", **overrides: Any) -> CAMLConfig:
+def profile(dataset: str = "synthetic", *, require_data: bool = True, **overrides: Any
+            ) -> CAMLConfig:
     """Resolve a run configuration: the dataset's profile, then ``overrides``.
 
     ``synthetic`` (or ``synthetic-<family>``) gets :data:`CPU_PROFILE`; ``cub``, ``cars``,
@@ -279,7 +280,8 @@ def profile(dataset: str = "synthetic", **overrides: Any) -> CAMLConfig:
     None); any other value wins. Unknown names raise ``TypeError`` listing the fields,
     unknown values ``ValueError`` listing the allowed values. A real dataset must be
     present under ``data_root``: otherwise the loader's error (expected path, layout,
-    where to download) is raised here, before anything trains.
+    where to download) is raised here, before anything trains. ``require_data=False``
+    skips that check, to name a run (e.g. look up a recorded one) without the data.
     """
     if dataset not in DATASET_NAMES:
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {_listing(DATASET_NAMES)}")
@@ -297,7 +299,7 @@ def profile(dataset: str = "synthetic", **overrides: Any) -> CAMLConfig:
     if "milestones" in values:
         values["milestones"] = tuple(values["milestones"])
     config = CAMLConfig(dataset=dataset, **values)
-    if not synthetic:
+    if not synthetic and require_data:
         _require_dataset(config)
     return config
 

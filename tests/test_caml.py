@@ -44,6 +44,15 @@ def test_a_missing_real_dataset_fails_at_once_with_the_loaders_message(tmp_path)
         profile("cub")
 
 
+def test_a_run_can_be_named_without_its_data(tmp_path):
+    """The summary chapter looks up recorded real-data runs on machines without the data."""
+    from tests.test_data_real import make_cars_devkit
+
+    config = profile("cars", data_root=str(tmp_path), device="cpu", require_data=False)
+    make_cars_devkit(tmp_path)
+    assert config.hash() == profile("cars", data_root=str(tmp_path), device="cpu").hash()
+
+
 def test_unknown_values_are_rejected_with_the_allowed_values():
     with pytest.raises(ValueError, match="'ptap', 'caam'"):
         profile("synthetic", pooling="gem")
