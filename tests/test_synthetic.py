@@ -166,6 +166,22 @@ def test_mixed_variants_keep_the_foreground_on_another_images_background(variant
     assert _variant("original").background_source(0) is None
 
 
+def test_mixed_rand_picks_a_random_class_independently_of_mixed_same():
+    """Background Challenge: mixed_rand takes a random image of a random class, not
+    (a shifted copy of) mixed_same's choice."""
+    n = 300
+    same, rand = (
+        SyntheticDataset("test", 48, num_samples=n, variant=v) for v in ("mixed_same", "mixed_rand")
+    )
+    same_sources = np.array([same.background_source(i) for i in range(n)])
+    rand_sources = np.array([rand.background_source(i) for i in range(n)])
+    assert (same_sources == rand_sources).sum() <= 3  # chance: n / n = 1 expected
+    assert abs(np.corrcoef(same_sources, rand_sources)[0, 1]) < 0.2
+    rand_classes = rand_sources % rand.num_classes
+    assert set(rand_classes) == set(range(rand.num_classes))
+    assert (rand_classes == np.arange(n) % rand.num_classes).mean() < 0.2
+
+
 def test_multi_object_scenes_have_one_to_three_boxes_from_several_families():
     dataset = SyntheticDataset("train", 64, families=FAMILIES, num_objects=(1, 3), num_samples=60)
     counts, families = set(), set()

@@ -784,7 +784,8 @@ class SyntheticDataset(Dataset):
         """
         if not self.variant.startswith("mixed_"):
             return None
-        rng = self._rng(index, stream=1)
+        # mixed_rand has its own stream, so its source is independent of mixed_same's
+        rng = self._rng(index, stream=2 if self.variant == "mixed_rand" else 1)
         pool = max(self.num_samples, 2 * self.num_classes)
         if self.variant == "mixed_rand":
             source = rng.integers(pool - 1)
