@@ -14,11 +14,11 @@ With ``A_ori`` and ``A_trans`` the attention maps of an image and of its transfo
 - CAML Eq. 5-6: ``L_total = L_cls + L_caml`` (no weight in the paper, so lambda = 1),
   ``L_cls`` the cross-entropy of the pretext labels.
 
-Maps are first min-max normalized into ``[0, 2/3]`` (:func:`coloc.ptap.normalize_attention`,
-``headroom = 0.5``): a map normalized into [0, 1] has ``max A = 1``, so ``min(1 - A) = 0``
+Maps are first divided by their maximum times 1.05 (:func:`coloc.ptap.normalize_attention`,
+``headroom = 0.05``): a map scaled into [0, 1] has ``max A = 1``, so ``min(1 - A) = 0``
 and Eq. 3 would ignore ``theta_bg``; with the headroom ``M_bg`` is
-``A < (3 - theta_bg) / 2 * max A`` (35 % of the peak at 2.3), and a lower ``theta_bg``
-leaves more foreground in ``M_bg`` (CAML Fig. 6). Other choices where the paper is
+``A < (1 - (theta_bg - 1) * 0.05) * max A`` (93.5 % of the peak at 2.3), and a lower
+``theta_bg`` leaves more foreground in ``M_bg`` (CAML Fig. 6). Other choices where the paper is
 silent are stated where they are made: the valid region of the original-frame triplet
 (:func:`caml_loss`), the view the classification loss reads and the ablation variants
 of CAML Tables 3-5 (:class:`CAMLLoss`).
@@ -108,7 +108,7 @@ def caml_loss(
     margin: float = 1.0,
     pairs: str = "both",
     embedding: str = "attention",
-    headroom: float = 0.5,
+    headroom: float = 0.05,
     distance: str = "l2",
     stats: dict[str, Tensor] | None = None,
 ) -> Tensor:
@@ -208,7 +208,7 @@ class CAMLLoss:
         margin: float = 1.0,
         pairs: str = "both",
         embedding: str = "attention",
-        headroom: float = 0.5,
+        headroom: float = 0.05,
         distance: str = "l2",
         stats: bool = False,
     ) -> None:

@@ -6,7 +6,16 @@ import torch
 from torch import nn
 
 import coloc.caml as caml
-from coloc.caml import CAMLConfig, Evaluation, attention_maps, evaluate, make_step, profile, run
+from coloc.caml import (
+    CPU_PROFILE,
+    CAMLConfig,
+    Evaluation,
+    attention_maps,
+    evaluate,
+    make_step,
+    profile,
+    run,
+)
 from coloc.data import DatasetNotFoundError
 
 TINY = dict(image_size=32, train_samples=8, val_samples=4, test_samples=4, epochs=1,
@@ -66,7 +75,7 @@ def test_unknown_values_are_rejected_with_the_allowed_values():
 
 def test_overrides_win_and_none_keeps_the_profile():
     config = profile("synthetic", lr=0.5, epochs=None, theta_bg=1.5)
-    assert (config.lr, config.epochs, config.theta_bg) == (0.5, 5, 1.5)
+    assert (config.lr, config.epochs, config.theta_bg) == (0.5, CPU_PROFILE["epochs"], 1.5)
 
 
 def test_identity_ignores_paths_and_devices_and_names_the_method():

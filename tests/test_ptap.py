@@ -80,12 +80,12 @@ def test_caam_is_the_plain_channel_mean(features):
     assert torch.allclose(attention, features.mean(dim=1))
 
 
-def test_normalize_attention_is_min_max_with_headroom_below_one(features):
+def test_normalize_attention_divides_by_the_peak_with_headroom(features):
     a = features.mean(dim=1)
     normed = normalize_attention(a, headroom=0.5)
     assert torch.allclose(normed.flatten(1).amax(1), torch.full((2,), 2 / 3))
-    assert torch.equal(normed.flatten(1).amin(1), torch.zeros(2))
-    assert torch.allclose(normalize_attention(7 * a + 3), normed, atol=1e-6)  # scale, offset-free
-    assert torch.equal(normalize_attention(torch.full((1, 3, 3), 5.0)), torch.zeros(1, 3, 3))
+    assert torch.allclose(normed * a.flatten(1).amax(1)[:, None, None] * 1.5, a)  # no offset
+    assert torch.allclose(normalize_attention(7 * a, 0.5), normed, atol=1e-6)  # scale-free
+    assert torch.equal(normalize_attention(torch.zeros(1, 3, 3)), torch.zeros(1, 3, 3))
     with pytest.raises(ValueError, match="headroom"):
         normalize_attention(a, headroom=0.0)
