@@ -186,6 +186,11 @@ class CAMLConfig:
         """:func:`coloc.run.config_hash` of :meth:`identity` (includes the package version)."""
         return config_hash(_jsonable(self.identity()))
 
+    def baseline(self) -> CAMLConfig:
+        """The PsyNet-style baseline of this run: CAAM pooling and ``L_cls`` only (CAML
+        Tables 2, 3 and 7), everything else equal."""
+        return self.replace(use_caml=False, pooling="caam")
+
     def replace(self, **changes: Any) -> CAMLConfig:
         """A copy with ``changes`` applied (validated like the original)."""
         return dataclasses.replace(self, **changes)

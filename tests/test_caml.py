@@ -197,3 +197,11 @@ def test_paper_backbone_wiring_runs_on_cpu_at_tiny_size(tmp_path):
     assert set(result.test.corloc) == {"0.3", "0.5", "0.7", "mean"}
     assert len(result.curves["step_losses"]["caml"]) == 1
     assert len(result.curves["probe_maps"]) == 2  # before training and after epoch 1
+
+
+def test_baseline_is_caam_with_the_classification_loss_only():
+    config = profile("synthetic", pretext="hflip", theta_bg=2.0)
+    baseline = config.baseline()
+    assert (baseline.use_caml, baseline.use_cls, baseline.pooling) == (False, True, "caam")
+    assert baseline.method == "baseline" and baseline.pretext == "hflip"
+    assert baseline.replace(use_caml=True, pooling="ptap") == config
