@@ -244,7 +244,7 @@ print(
 # actually covers. The first row is the stand-in weights before any rotation training.
 
 # %%
-init = caml.build_model(config.replace(use_caml=False, pooling="caam"), output_dir)
+init = caml.build_model(config.baseline(), output_dir)
 init_eval = caml.evaluate(
     init,
     test_set,

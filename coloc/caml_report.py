@@ -8,7 +8,11 @@ the book's one plotting style (:mod:`coloc.plots`: GT boxes red, predictions gre
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,11 +20,15 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from coloc.boxes import boxes_from_scoremap
+from coloc import __version__, caml
+from coloc.boxes import box_iou, boxes_from_scoremap
 from coloc.caml import Evaluation, Run, attention_maps, upsample_maps
 from coloc.data import collate_samples
+from coloc.losses import background_mask
 from coloc.plots import grid, show_map
+from coloc.ptap import normalize_attention, num_selected, pixelwise_topk_mean
 from coloc.reference import CORLOC_COLUMNS, DATASET_COLUMNS, caml_table
+from coloc.run import read_results, results_root
 
 MEASURED = "measured"
 NOT_RUN_DATASET = "not run: other dataset"
@@ -83,17 +91,20 @@ def table1(runs: Mapping[str, Run], dataset: str) -> pd.DataFrame:
     return _as_printed(pd.concat([frame, pd.DataFrame(rows)], ignore_index=True).fillna("-"))
 
 
-def corloc_beside(key: str, runs: Mapping[str, Run | None], match: str = "method",
-                  why: str = "not run") -> pd.DataFrame:
+def corloc_beside(key: str, runs: Mapping[str, Run | Evaluation | None],
+                  match: str = "method", why: str = "not run") -> pd.DataFrame:
     """A CorLoc table (Tables 3-6, supplement 1-2): published IoU columns beside the
     measured ones, row by row. ``runs`` maps the published row's ``match`` value to the
-    run that measures it (None: "not run", with ``why``)."""
+    run (or a test :class:`Evaluation` of one) that measures it; missing or None: "not
+    run", with ``why``."""
     published = caml_table(key).frame()
-    dataset = next((r.config.dataset for r in runs.values() if r is not None), "-")
+    dataset = next((r.config.dataset for r in runs.values() if isinstance(r, Run)), "-")
     measured = []
     for value in published[match]:
         result = runs.get(value)
-        measured.append(_round(result.test.corloc) if result is not None
+        if isinstance(result, Run):
+            result = result.test
+        measured.append(_round(result.corloc) if result is not None
                         else dict.fromkeys(CORLOC_COLUMNS, why))
     described = published.drop(columns=list(CORLOC_COLUMNS))
     described.columns = pd.MultiIndex.from_product([[""], described.columns])
@@ -281,6 +292,188 @@ def box_size_ratio(result: Run, dataset: Dataset, indices: Sequence[int]) -> np.
     return np.asarray(ratios)
 
 
+# ----------------------------------------------------------------------------- ablations
+
+
+@torch.no_grad()
+def pooled_maps(model: torch.nn.Module, images: torch.Tensor,
+                poolings: Mapping[str, tuple[float, bool]]) -> dict[str, torch.Tensor]:
+    """CAML Figure 4: one trained model's ECA-weighted features ``F_w`` pooled several
+    ways. ``poolings`` maps a label to ``(k_ratio, largest)`` (``(1.0, True)`` is the
+    channel average, ``(0.3, False)`` bottom-30 %); returns upsampled ``[B, H, W]`` maps."""
+    model.eval()
+    weighted = model(images)["weighted"]
+    channels = weighted.shape[1]
+    return {label: upsample_maps(pixelwise_topk_mean(weighted, num_selected(channels, ratio),
+                                                     largest), images.shape[-2:])
+            for label, (ratio, largest) in poolings.items()}
+
+
+def figure_poolings(maps: Mapping[str, torch.Tensor], batch: Mapping[str, Any],
+                    threshold: float = 0.2, rule: str = "raw") -> plt.Figure:
+    """CAML Figure 4: rows are poolings (:func:`pooled_maps`), columns images; GT boxes
+    red, the CorLoc box green, its IoU in the title."""
+    images = batch["image"]
+    fig, axes = grid(len(maps), len(images), size=1.8)
+    for row, (label, values) in enumerate(maps.items()):
+        for col in range(len(images)):
+            box = boxes_from_scoremap(values[col], threshold, rule=rule)
+            gt = batch["boxes"][col]
+            iou = float(box_iou(box[:1], gt).max())
+            show_map(axes[row, col], images[col], values[col], gt, box,
+                     title=f"{label}: IoU {iou:.2f}")
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def zero_channel_share(model: torch.nn.Module, dataset: Dataset, n: int = 200,
+                       batch_size: int = 100) -> dict[str, float]:
+    """How sparse the ECA-weighted features ``F_w`` are across channels, over the first
+    ``n`` images: the mean share of channels that are exactly 0 at a pixel, and the
+    share of pixels where at least 30 % are (there, top-70 % pooling is the channel
+    average times ``C / k``: the two maps differ only by a constant)."""
+    model.eval()
+    zero, sparse = [], []
+    n = min(n, len(dataset))
+    for start in range(0, n, batch_size):
+        batch = collate_samples([dataset[i] for i in range(start, min(n, start + batch_size))])
+        zeros = (model(batch["image"])["weighted"] == 0).float().mean(dim=1)
+        zero.append(zeros.flatten())
+        sparse.append((zeros >= 0.3).float().flatten())
+    return {"zero channels per pixel (%)": 100 * float(torch.cat(zero).mean()),
+            "pixels with >= 30 % zero channels (%)": 100 * float(torch.cat(sparse).mean())}
+
+
+@torch.no_grad()
+def background_share(model: torch.nn.Module, dataset: Dataset, thetas: Sequence[float],
+                     headroom: float, n: int = 200, batch_size: int = 100) -> pd.DataFrame:
+    """CAML Fig. 6 in numbers: per ``theta_bg``, the share of the map's pixels in
+    ``M_bg`` (Eq. 3) and the share of the attention mass on the object (GT mask, pooled
+    to the map's resolution) that ``M_bg`` keeps, i.e. the foreground left in the
+    negative. Mean over the first ``n`` images of ``dataset``."""
+    model.eval()
+    pixels = {t: [] for t in thetas}
+    kept = {t: [] for t in thetas}
+    n = min(n, len(dataset))
+    for start in range(0, n, batch_size):
+        batch = collate_samples([dataset[i] for i in range(start, min(n, start + batch_size))])
+        a = normalize_attention(model(batch["image"])["attention"], headroom)
+        on_object = torch.nn.functional.adaptive_avg_pool2d(
+            batch["mask"].float()[:, None], a.shape[-2:])[:, 0]
+        object_mass = (a * on_object).flatten(1).sum(1).clamp_min(1e-12)
+        for theta in thetas:
+            m = background_mask(a, theta).float()
+            pixels[theta].append(m.flatten(1).mean(1))
+            kept[theta].append((a * on_object * m).flatten(1).sum(1) / object_mass)
+    return pd.DataFrame({
+        "theta_bg": list(thetas),
+        "pixels in M_bg (%)": [round(100 * float(torch.cat(pixels[t]).mean()), 1)
+                               for t in thetas],
+        "object attention kept in the negative (%)": [
+            round(100 * float(torch.cat(kept[t]).mean()), 1) for t in thetas],
+    })
+
+
+@torch.no_grad()
+def figure_background_masks(model: torch.nn.Module, batch: Mapping[str, Any],
+                            thetas: Sequence[float], headroom: float) -> plt.Figure:
+    """CAML Figure 6: for each image (row), the normalized map ``A`` and the negative
+    ``A * M_bg`` (Eq. 3) for each ``theta_bg`` (columns), at feature resolution; GT box
+    red on the input."""
+    model.eval()
+    a = normalize_attention(model(batch["image"])["attention"], headroom)
+    vmax = float(a.max())
+    fig, axes = grid(len(a), len(thetas) + 2, size=1.6)
+    for row in range(len(a)):
+        show_map(axes[row, 0], batch["image"][row], gt_boxes=batch["boxes"][row], title="x")
+        _feature_map(axes[row, 1], a[row], "A", vmax)
+        for col, theta in enumerate(thetas, start=2):
+            mask = background_mask(a[row:row + 1], theta)[0]
+            _feature_map(axes[row, col], a[row] * mask,
+                         f"theta_bg {theta}: {100 * float(mask.float().mean()):.0f}% bg", vmax)
+    fig.tight_layout()
+    return fig
+
+
+def figure_sweep(series: Mapping[str, Mapping[float, Run]], xlabel: str,
+                 metric: str = "mean", baseline: Run | None = None,
+                 xticklabels: Mapping[float, str] | None = None) -> plt.Figure:
+    """CorLoc (``metric``: "mean" or an IoU such as "0.5") against a swept setting, one
+    line per series (CAML supplement Figure 1, the theta_bg sweep of Sec. 4.2); the
+    baseline, if given, as a horizontal line. With ``xticklabels`` the settings are
+    evenly spaced categories with those labels."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    order = sorted(xticklabels) if xticklabels else None
+    for label, runs in series.items():
+        xs = sorted(runs)
+        positions = [order.index(x) for x in xs] if order else xs
+        ax.plot(positions, [runs[x].test.corloc[metric] for x in xs], "o-", label=label)
+    if baseline is not None:
+        ax.axhline(baseline.test.corloc[metric], color="gray", ls="--",
+                   label="baseline (CAAM, L_cls)")
+    if order:  # evenly spaced categories, e.g. max, 0.7, 1.0
+        ax.set_xticks(range(len(order)), [xticklabels[x] for x in order])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"CorLoc {'mean' if metric == 'mean' else '@' + metric} (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def pretext_table(key: str, runs: Mapping[str, Mapping[str, Run]], dataset: str
+                  ) -> pd.DataFrame:
+    """CAML Table 7 / supplement Table 3 for one dataset: per pretext task, the published
+    baseline and CAML CorLoc@0.5 (of ``dataset``, or of CUB for the synthetic benchmark)
+    beside the measured ones and CAML's gain. ``runs``: ``{task: {"baseline": run,
+    "ours": run}}``; a task without runs says "not run"."""
+    published = caml_table(key).frame()
+    source = dataset if dataset in DATASET_COLUMNS else "cub"
+    published = published[published["dataset"] == source].set_index("task")
+    rows = []
+    for task in published.index:
+        pair = runs.get(task, {})
+        measured = {m: round(pair[m].test.corloc["0.5"], 2) if m in pair else "not run"
+                    for m in ("baseline", "ours")}
+        gain = (round(measured["ours"] - measured["baseline"], 2)
+                if len(pair) == 2 else "-")
+        rows.append({("", "task"): task,
+                     (f"published ({source})", "baseline"): published.loc[task, "baseline"],
+                     (f"published ({source})", "CAML"): published.loc[task, "ours"],
+                     (f"published ({source})", "gain"): round(
+                         published.loc[task, "ours"] - published.loc[task, "baseline"], 2),
+                     (f"measured ({dataset})", "baseline"): measured["baseline"],
+                     (f"measured ({dataset})", "CAML"): measured["ours"],
+                     (f"measured ({dataset})", "gain"): gain})
+    frame = pd.DataFrame(rows)
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def figure_pretext_gains(runs: Mapping[str, Mapping[str, Run]], key: str = "table7",
+                         source: str = "cub") -> plt.Figure:
+    """CorLoc@0.5 per pretext task: measured baseline and CAML bars, with the published
+    values of ``source`` (CUB by default) as markers."""
+    published = caml_table(key).frame()
+    published = published[published["dataset"] == source].set_index("task")
+    tasks = [t for t in runs if len(runs[t]) == 2]
+    x = np.arange(len(tasks))
+    fig, ax = plt.subplots(figsize=(1.1 * len(tasks) + 2.5, 3.2))
+    for offset, method, colour in ((-0.2, "baseline", "tab:gray"), (0.2, "ours", "tab:blue")):
+        ax.bar(x + offset, [runs[t][method].test.corloc["0.5"] for t in tasks], 0.4,
+               color=colour, label=f"measured {'CAML' if method == 'ours' else method}")
+        known = np.array([t in published.index for t in tasks], dtype=bool)
+        ax.plot((x + offset)[known], [published.loc[t, method] for t in np.array(tasks)[known]],
+                "k^" if method == "ours" else "kv", ms=6,
+                label=f"published {source} {'CAML' if method == 'ours' else method}")
+    ax.set_xticks(x, tasks, rotation=20)
+    ax.set_ylabel("CorLoc@0.5 (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 def figure_hinge(runs: Mapping[str, Run]) -> plt.Figure:
     """Share of CAML triplets whose hinge is open (that send a gradient), per epoch."""
     fig, ax = plt.subplots(figsize=(5, 2.8))
@@ -331,3 +524,331 @@ def ranking_sentence(runs: Mapping[str, Run], metric: str = "0.5") -> str:
     order = sorted(runs.items(), key=lambda item: -item[1].test.corloc[metric])
     ranked = ", ".join(f"{label} {result.test.corloc[metric]:.1f} %" for label, result in order)
     return f"CorLoc@{metric}, best first: {ranked}."
+
+
+# ----------------------------------------------------------------------------- summary
+# book/caml_summary: Tables 2 and 7 over every dataset with recorded runs, measured
+# beside published. Runs are looked up by configuration, so the tables fill in as runs
+# on cub, cars, aircraft and dogs complete.
+
+SUMMARY_DATASETS = ("synthetic", *caml.CAML_DATASETS)
+"""The summary's default columns: the synthetic benchmark and CAML's four datasets."""
+TABLE7_PRETEXTS = caml.PRETEXTS[:6]
+"""Table 7's six pretext tasks (:data:`coloc.transforms.TRANSFORMS`)."""
+SUMMARY_METHODS = ("Baseline", "CAML")
+"""The two methods of Tables 2 and 7: the PsyNet-style baseline
+(:meth:`coloc.caml.CAMLConfig.baseline`, ``L_cls`` with CAAM) and the full method."""
+NOT_RUN = "not run"
+_PUBLISHED_COLUMN = {"Baseline": "baseline", "CAML": "ours"}
+_RUN_FIELDS = ("pretext", "use_cls", "use_caml", "pooling")  # what a run's name says
+
+SummaryKey = tuple[str, str, str]
+"""``(dataset, pretext, method)``, e.g. ``("cub", "rotation", "CAML")``."""
+
+
+@dataclass(frozen=True)
+class SummaryCell:
+    """One measured cell of the summary tables: the configuration a chapter trains by
+    default for a dataset, pretext task and method, and its recorded run (None: not run)."""
+
+    config: caml.CAMLConfig
+    run: Run | None
+
+    @property
+    def corloc(self) -> float | None:
+        """Test CorLoc@0.5 (%) of the run, or None when not run."""
+        return None if self.run is None else float(self.run.test.corloc["0.5"])
+
+    @property
+    def value(self) -> float | str:
+        """The table cell: CorLoc@0.5 rounded to two decimals, or "not run"."""
+        return NOT_RUN if self.corloc is None else round(self.corloc, 2)
+
+
+def summary_configs(datasets: Sequence[str] = SUMMARY_DATASETS,
+                    pretexts: Sequence[str] = TABLE7_PRETEXTS,
+                    **overrides: Any) -> dict[SummaryKey, caml.CAMLConfig]:
+    """The configuration of every measured cell, ``(dataset, pretext, method)`` -> config:
+    the run a chapter trains by default (:func:`coloc.caml.profile` of the dataset with
+    ``overrides``, e.g. ``seed``; no data needed) with ``pretext``, and its baseline."""
+    configs = {}
+    for dataset in datasets:
+        default = caml.profile(dataset, require_data=False, **overrides)
+        for pretext in pretexts:
+            ours = default.replace(pretext=pretext)
+            configs[dataset, pretext, "Baseline"] = ours.baseline()
+            configs[dataset, pretext, "CAML"] = ours
+    return configs
+
+
+def collect_summary(configs: Mapping[SummaryKey, caml.CAMLConfig],
+                    output_dir: str | Path | None = None,
+                    train: Sequence[str] = caml.SYNTHETIC) -> dict[SummaryKey, SummaryCell]:
+    """The recorded run of every configuration under ``output_dir`` (default ``results/``).
+
+    Datasets in ``train`` (default: the synthetic benchmarks, a minute per run on a CPU)
+    are trained when missing (:func:`coloc.caml.run`), so the summary is complete and
+    deterministic on its own; every other dataset is only looked up
+    (:func:`coloc.caml.find_run`), never trained: its missing cells say "not run".
+    """
+    cells = {}
+    for key, config in configs.items():
+        found = caml.run(config, output_dir) if config.dataset in train \
+            else caml.find_run(config, output_dir)
+        cells[key] = SummaryCell(config, found)
+    return cells
+
+
+def _axis(cells: Mapping[SummaryKey, SummaryCell], position: int) -> list[str]:
+    return list(dict.fromkeys(key[position] for key in cells))
+
+
+def _backbone_label(cells: Sequence[SummaryCell]) -> str:
+    """"vgg16_psynet", or "small_cnn (synthetic); vgg16_psynet (cub, cars)" when mixed."""
+    by_backbone: dict[str, list[str]] = {}
+    for cell in cells:
+        datasets = by_backbone.setdefault(cell.config.backbone, [])
+        if cell.config.dataset not in datasets:
+            datasets.append(cell.config.dataset)
+    if len(by_backbone) == 1:
+        return next(iter(by_backbone))
+    return "; ".join(f"{b} ({', '.join(ds)})" for b, ds in by_backbone.items())
+
+
+def summary_table2(cells: Mapping[SummaryKey, SummaryCell],
+                   pretext: str = "rotation") -> pd.DataFrame:
+    """CAML Table 2 (CorLoc@0.5) over every dataset of ``cells``, in their order.
+
+    The published rows, then the measured baseline and CAML of ``pretext`` (rotation: the
+    chapters' default run), one column per dataset holding the number or "not run".
+    Published cells of a dataset the paper does not have (synthetic) are "-".
+    """
+    datasets = _axis(cells, 0)
+    frame = _published("table2")
+    descriptive = [c for c in frame.columns if c not in DATASET_COLUMNS]
+    for dataset in datasets:
+        if dataset not in frame.columns:
+            frame[dataset] = None
+    rows = []
+    for method in SUMMARY_METHODS:
+        chosen = {d: cells[d, pretext, method] for d in datasets}
+        label = f"Baseline (PsyNet-style, {pretext})" if method == "Baseline" \
+            else f"CAML ({pretext})"
+        rows.append({"source": MEASURED, "backbone": _backbone_label(list(chosen.values())),
+                     "method": label, **{d: cell.value for d, cell in chosen.items()}})
+    frame = frame[descriptive + datasets].astype(object)
+    frame = frame.where(frame.notna(), "-")
+    return _as_printed(pd.concat([frame, pd.DataFrame(rows)], ignore_index=True))
+
+
+def published_corloc(pretext: str, dataset: str, method: str) -> float | None:
+    """The published CorLoc@0.5 of ``method`` ("Baseline" or "CAML") with ``pretext`` on
+    ``dataset``: CAML Table 7 (six tasks) or supplement Table 3 (R+S, S+T); None if the
+    paper has no such number."""
+    for key in ("table7", "supp_table3"):
+        try:
+            return caml_table(key).row(task=pretext, dataset=dataset)[_PUBLISHED_COLUMN[method]]
+        except KeyError:
+            continue
+    return None
+
+
+def summary_table7(cells: Mapping[SummaryKey, SummaryCell]) -> pd.DataFrame:
+    """CAML Table 7 (CorLoc@0.5, baseline vs. CAML per pretext task) over every dataset.
+
+    Rows ``(pretext task, method)``; columns ``(dataset, "published")`` (CAML Table 7,
+    "-" where the paper has no number) beside ``(dataset, "measured")`` (the number or
+    "not run"). A dataset the paper does not have (synthetic) has only a measured column.
+    """
+    index = pd.MultiIndex.from_product([_axis(cells, 1), _axis(cells, 2)],
+                                       names=["pretext task", "method"])
+    columns: dict[tuple[str, str], list] = {}
+    for dataset in _axis(cells, 0):
+        if dataset in DATASET_COLUMNS:
+            columns[dataset, "published"] = [
+                _dash(published_corloc(p, dataset, m)) for p, m in index]
+        columns[dataset, MEASURED] = [cells[dataset, p, m].value for p, m in index]
+    return _as_printed(pd.DataFrame(columns, index=index))
+
+
+def _dash(value: float | None) -> float | str:
+    return "-" if value is None else float(value)
+
+
+def _gain(cells: Mapping[SummaryKey, SummaryCell], dataset: str, pretext: str
+          ) -> float | None:
+    baseline, ours = (cells[dataset, pretext, m].corloc for m in ("Baseline", "CAML"))
+    return None if baseline is None or ours is None else ours - baseline
+
+
+def _published_gain(dataset: str, pretext: str) -> float | None:
+    baseline, ours = (published_corloc(pretext, dataset, m) for m in ("Baseline", "CAML"))
+    return None if baseline is None or ours is None else ours - baseline
+
+
+def figure_summary_gains(cells: Mapping[SummaryKey, SummaryCell], reference: str = "cub"
+                         ) -> plt.Figure:
+    """CAML's gain over the baseline in CorLoc@0.5 (points) per pretext task, one panel per
+    dataset: published (hatched grey) beside measured (solid blue; "not run" where a run
+    is missing). A dataset the paper does not have shows the published gain on
+    ``reference`` (CUB: the synthetic benchmark's birds mirror it), labelled as such."""
+    datasets, pretexts = _axis(cells, 0), _axis(cells, 1)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(0.6 + 2.4 * len(datasets), 3.2),
+                             sharey=True, squeeze=False)
+    x, width = np.arange(len(pretexts)), 0.4
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        source = dataset if dataset in DATASET_COLUMNS else reference
+        published = [_published_gain(source, p) for p in pretexts]
+        measured = [_gain(cells, dataset, p) for p in pretexts]
+        ax.bar(x - width / 2, [np.nan if v is None else v for v in published], width,
+               color="0.85", edgecolor="0.35", hatch="///", linewidth=0.6,
+               label="published (VGG16, real data)")
+        ax.bar(x + width / 2, [np.nan if v is None else v for v in measured], width,
+               color="tab:blue", label="measured")
+        if all(value is None for value in measured):
+            ax.text(0.97, 0.95, f"measured: {NOT_RUN}", transform=ax.transAxes,
+                    ha="right", va="top", fontsize=8, color="0.3")
+        else:
+            for i, value in enumerate(measured):
+                if value is None:
+                    ax.text(x[i] + width / 2, 1, NOT_RUN, rotation=90, ha="center",
+                            va="bottom", fontsize=7, color="0.3")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(x, pretexts, rotation=60, fontsize=8)
+        ax.set_title(dataset if source == dataset else f"{dataset}\n(published: {source})",
+                     fontsize=9)
+    axes[0, 0].set_ylabel("CAML - baseline,\nCorLoc@0.5 (points)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
+
+
+def direction_sentence(cells: Mapping[SummaryKey, SummaryCell], dataset: str,
+                       resolution: float = 3.0, reference: str = "cub") -> str:
+    """Per pretext task, is CAML above the baseline on ``dataset`` (measured) and in the
+    paper (``dataset``, or ``reference`` for synthetic data), as one computed sentence.
+    Gains under ``resolution`` points count as "within": one seed does not resolve them.
+    """
+    pretexts = _axis(cells, 1)
+    source = dataset if dataset in DATASET_COLUMNS else reference
+
+    def count(gains: Mapping[str, float | None]) -> str:
+        known = {p: g for p, g in gains.items() if g is not None}
+        if not known:
+            return NOT_RUN
+        above = [p for p, g in known.items() if g >= resolution]
+        below = [p for p, g in known.items() if g <= -resolution]
+        within = len(known) - len(above) - len(below)
+        parts = [f"CAML above the baseline on {len(above)} of {len(known)} pretext tasks"
+                 + (f" ({', '.join(above)})" if above else "")]
+        if within:
+            parts.append(f"within {resolution:.0f} points on {within}")
+        if below:
+            parts.append(f"below on {len(below)} ({', '.join(below)})")
+        return ", ".join(parts)
+
+    measured = count({p: _gain(cells, dataset, p) for p in pretexts})
+    published = count({p: _published_gain(source, p) for p in pretexts})
+    return f"{dataset}: measured, {measured}; published ({source}), {published}."
+
+
+def train_command(config: caml.CAMLConfig, data_root: str = "DATA") -> str:
+    """The command that records the run of ``config``: the chapter that trains it
+    (book/caml_rotation for rotation, book/caml_pretext for the other tasks), with ``-p``
+    for the dataset, ``data_root`` (real data) and every setting that differs from the
+    dataset's profile."""
+    chapter = "caml_rotation" if config.pretext == "rotation" else "caml_pretext"
+    params: list[tuple[str, Any]] = [("dataset", config.dataset)]
+    if config.dataset not in caml.SYNTHETIC:
+        params.append(("data_root", data_root))
+    default = caml.profile(config.dataset, require_data=False).replace(
+        **{name: getattr(config, name) for name in _RUN_FIELDS})
+    params += [(k, v) for k, v in _differences(config.identity(), default.identity())
+               if k != "pretraining"]
+    options = " ".join(f"-p {k} {v}" for k, v in params)
+    return f"papermill book/{chapter}.ipynb {chapter}-{config.dataset}.ipynb {options}"
+
+
+def missing_runs(cells: Mapping[SummaryKey, SummaryCell], data_root: str = "DATA"
+                 ) -> pd.DataFrame:
+    """The "not run" cells grouped by the command that records them: dataset, pretext
+    tasks, number of runs and command (:func:`train_command`), one row per command."""
+    groups: dict[str, list[SummaryCell]] = {}
+    for cell in cells.values():
+        if cell.run is None:
+            groups.setdefault(train_command(cell.config, data_root), []).append(cell)
+    rows = [{"dataset": group[0].config.dataset,
+             "pretext tasks": ", ".join(dict.fromkeys(c.config.pretext for c in group)),
+             "runs": len(group), "command": command} for command, group in groups.items()]
+    return pd.DataFrame(rows, columns=["dataset", "pretext tasks", "runs", "command"])
+
+
+def summary_status(cells: Mapping[SummaryKey, SummaryCell]) -> pd.DataFrame:
+    """Recorded runs per dataset: of Table 2's two (rotation) and of all the summary's."""
+    rows = []
+    for dataset in _axis(cells, 0):
+        mine = {k: c for k, c in cells.items() if k[0] == dataset}
+        table2 = [c for k, c in mine.items() if k[1] == "rotation"]
+        rows.append({
+            "dataset": dataset,
+            "Table 2 runs recorded": f"{sum(c.run is not None for c in table2)} of {len(table2)}",
+            "Table 7 runs recorded": f"{sum(c.run is not None for c in mine.values())} of "
+                                     f"{len(mine)}",
+        })
+    return pd.DataFrame(rows)
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _differences(recorded: Mapping[str, Any], default: Mapping[str, Any]
+                 ) -> list[tuple[str, Any]]:
+    """``(field, recorded value)`` for every configuration field that differs (JSON-wise,
+    so tuples equal lists), in ``default``'s order; a field one side lacks differs."""
+    recorded, default = _plain(dict(recorded)), _plain(dict(default))
+    keys = list(dict.fromkeys([*default, *recorded]))
+    return [(k, recorded.get(k, "<absent>")) for k in keys
+            if recorded.get(k, "<absent>") != default.get(k, "<absent>")]
+
+
+def _describe(record: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
+    config = record.get("config", {})
+    try:
+        default = caml.profile(config["dataset"], require_data=False, **overrides).replace(
+            **{name: config[name] for name in _RUN_FIELDS if name in config})
+    except (KeyError, TypeError, ValueError) as err:
+        return f"cannot compare: {err}"
+    parts = [f"{k}={v}" for k, v in _differences(config, default.identity())]
+    if record.get("version") != __version__:
+        parts.append(f"recorded by coloc {record.get('version')}")
+    return ", ".join(parts) or "none"
+
+
+def other_runs(cells: Mapping[SummaryKey, SummaryCell], output_dir: str | Path | None = None,
+               **overrides: Any) -> pd.DataFrame:
+    """Every run folder under ``<output_dir>/caml`` that is not a cell of ``cells``.
+
+    One row per folder: dataset, folder name (method, pretext task, configuration hash),
+    the fields in which its configuration differs from the default run of its dataset,
+    method and pretext task (:func:`coloc.caml.profile` with ``overrides``; "none" when
+    it is that default run, e.g. of a dataset the summary does not show), and test
+    CorLoc@0.5; a folder without results says so (training, or interrupted).
+    """
+    shown = {c.run.directory.resolve() for c in cells.values() if c.run is not None}
+    root = results_root(output_dir) / "caml"
+    columns = ["dataset", "run", "differs from the default in", "CorLoc@0.5"]
+    rows = []
+    for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
+        if folder.resolve() in shown:
+            continue
+        path = folder / caml.RESULTS_FILE
+        if not path.is_file():
+            rows.append([folder.parent.name, folder.name, "-",
+                         "no results yet (training or interrupted)"])
+            continue
+        record = read_results(path)
+        rows.append([folder.parent.name, folder.name, _describe(record, overrides),
+                     round(float(record["metrics"]["test"]["corloc"]["0.5"]), 2)])
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,110 @@
+"""Tables and measurements of the CAML ablation and pretext chapters (coloc/caml_report.py,
+section "ablations"), on recorded stand-in runs and on stub models with known maps."""
+
+import pytest
+import torch
+from torch import nn
+
+from coloc import caml
+from coloc import caml_report as report
+from coloc.caml import Evaluation, upsample_maps
+from coloc.data import load
+from coloc.ptap import normalize_attention
+from coloc.reference import caml_table
+from tests.test_caml_report import record
+
+
+class FixedMaps(nn.Module):
+    """A stand-in model: the same attention map and weighted features for every image."""
+
+    def __init__(self, attention: torch.Tensor, weighted: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.attention, self.weighted = attention, weighted
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        n = len(images)
+        out = {"attention": self.attention.expand(n, -1, -1)}
+        if self.weighted is not None:
+            out["weighted"] = self.weighted.expand(n, -1, -1, -1)
+        return out
+
+
+def gaussian(n: int = 8, width: float = 0.5) -> torch.Tensor:
+    c = torch.linspace(-1, 1, n)
+    ys, xs = torch.meshgrid(c, c, indexing="ij")
+    return torch.exp(-(xs**2 + ys**2) / width)[None]
+
+
+def test_pretext_table_puts_measured_beside_published_and_says_not_run(tmp_path):
+    config = caml.profile("synthetic", epochs=1)
+    runs = {}
+    for method, value, changes in (("baseline", 20.0, dict(use_caml=False, pooling="caam")),
+                                   ("ours", 31.5, {})):
+        run_config = config.replace(**changes)
+        record(run_config, tmp_path, value)
+        runs[method] = caml.find_run(run_config, tmp_path)
+    table = report.pretext_table("table7", {"rotation": runs}, "synthetic")
+    row = table[table[("", "task")] == "rotation"].iloc[0]
+    assert row[("measured (synthetic)", "baseline")] == 20.0
+    assert row[("measured (synthetic)", "CAML")] == 31.5
+    assert row[("measured (synthetic)", "gain")] == 11.5
+    published = caml_table("table7").row(task="rotation", dataset="cub")
+    assert row[("published (cub)", "CAML")] == published["ours"]
+    scale = table[table[("", "task")] == "scale"].iloc[0]
+    assert scale[("measured (synthetic)", "CAML")] == "not run"
+    assert len(table) == 6
+
+
+def test_corloc_beside_accepts_an_evaluation_of_a_trained_model():
+    corloc = {"0.3": 50.0, "0.5": 25.0, "0.7": 5.0, "mean": 26.67}
+    evaluation = Evaluation(corloc=corloc, max_box_acc_v2=None, ious=torch.zeros(1).numpy(),
+                            boxes=torch.zeros(1, 4, dtype=torch.int64).numpy(),
+                            indices=torch.zeros(1, dtype=torch.int64).numpy(), rule="raw",
+                            threshold=0.2)
+    table = report.corloc_beside("supp_table1", {False: evaluation}, match="ptap_test")
+    measured = [c for c in table.columns if c[0].startswith("measured")]
+    assert list(table.loc[0, measured]) == [50.0, 25.0, 5.0, 26.67]
+    assert set(table.loc[1, measured]) == {"not run"}
+
+
+def test_lower_theta_bg_puts_more_of_the_map_and_of_the_object_into_the_negative():
+    dataset = load("synthetic", split="test", image_size=32, num_samples=4)
+    flat_top = gaussian(32, width=4.0)  # many levels between 92 % and 97.5 % of the peak
+    shares = report.background_share(FixedMaps(flat_top), dataset, [1.5, 2.3, 2.6],
+                                     headroom=0.05)
+    pixels = shares["pixels in M_bg (%)"].tolist()
+    kept = shares["object attention kept in the negative (%)"].tolist()
+    assert pixels[0] > pixels[1] > pixels[2] > 0
+    assert kept == sorted(kept, reverse=True)
+    # the map's peak (the centre pixels) is never in M_bg: less than all the mass is kept
+    assert kept[0] < 100
+
+
+def test_pooled_maps_are_the_channel_mean_max_and_bottom_k_of_the_weighted_features():
+    weighted = torch.rand(1, 10, 4, 4)
+    model = FixedMaps(gaussian(4), weighted)
+    images = torch.zeros(2, 3, 16, 16)
+    maps = report.pooled_maps(model, images, {"average": (1.0, True), "max": (1e-4, True),
+                                              "bottom": (0.3, False)})
+    expected = {"average": weighted.mean(1), "max": weighted.amax(1),
+                "bottom": weighted.topk(3, dim=1, largest=False).values.mean(1)}
+    for label, values in expected.items():
+        assert torch.allclose(maps[label], upsample_maps(values.expand(2, -1, -1), 16))
+
+
+def test_background_share_uses_the_losses_normalization():
+    a = gaussian()
+    assert torch.allclose(normalize_attention(a, 0.05).amax(), torch.tensor(1 / 1.05))
+    with pytest.raises(ValueError, match="headroom"):
+        report.background_share(FixedMaps(a), load("synthetic", split="test", image_size=32,
+                                                   num_samples=2), [2.3], headroom=0.0)
+
+
+def test_zero_channel_share_counts_zero_channels_per_pixel():
+    weighted = torch.ones(1, 10, 2, 2)
+    weighted[0, :4, 0, 0] = 0  # 40 % zeros at one pixel, 0 % at the other three
+    shares = report.zero_channel_share(FixedMaps(gaussian(2), weighted),
+                                       load("synthetic", split="test", image_size=32,
+                                            num_samples=3))
+    assert shares["zero channels per pixel (%)"] == pytest.approx(10.0)
+    assert shares["pixels with >= 30 % zero channels (%)"] == pytest.approx(25.0)
