@@ -36,9 +36,9 @@ data_root = "data"  # where the real datasets live (see "Real datasets" below)
 image_size = 96  # pixels, for the gallery
 evidence_image_size = 64  # pixels, for the short training runs
 train_samples = 2000  # images per evidence run
-epochs = 5  # per evidence run
-batch_size = 64
-lr = 0.05
+epochs = 10  # per evidence run; the learning rate drops x0.1 for the last 3
+batch_size = 16
+lr = 0.02
 seed = 0
 output_dir = None  # results/ at the repository root by default
 
@@ -61,6 +61,11 @@ from coloc.data import DATASETS, check, collate_samples, load
 from coloc.data.synthetic import FAMILIES, VARIANTS, SyntheticDataset
 from coloc.models import build_backbone
 from coloc.plots import draw_boxes, grid, show_map
+from coloc.pretrain import (
+    PretrainConfig,
+    families_except,
+    synthetic_pretrained_backbone,
+)
 from coloc.run import Timer, config_hash, results_root, seed_everything
 from coloc.train import TrainConfig, fit
 
@@ -75,8 +80,12 @@ def show_sample(ax, ds, index, title=None):
     """Image with GT boxes (red), object mask outline (white), part mask (yellow)."""
     sample = ds[index]
     ax.imshow(ds.raw_image(index))
-    ax.contour(sample["mask"].numpy() == 1, levels=[0.5], colors="white", linewidths=0.8)
-    ax.contour(sample["part_mask"].numpy(), levels=[0.5], colors="yellow", linewidths=1.2)
+    ax.contour(
+        sample["mask"].numpy() == 1, levels=[0.5], colors="white", linewidths=0.8
+    )
+    ax.contour(
+        sample["part_mask"].numpy(), levels=[0.5], colors="yellow", linewidths=1.2
+    )
     draw_boxes(ax, sample["boxes"], "red")
     ax.set_title(title or ds.classes[sample["label"]], fontsize=8)
     ax.set_xticks([])
@@ -114,14 +123,19 @@ print({family: SyntheticDataset(families=(family,)).num_classes for family in FA
 # %%
 neutral = SyntheticDataset("train", image_size, seed=seed, context_bias=0.0)
 biased = SyntheticDataset("train", image_size, seed=seed, context_bias=1.0)
-scenes = SyntheticDataset("train", image_size, seed=seed, families=FAMILIES, num_objects=(1, 3))
-same_class = [i * neutral.num_classes for i in range(6)]  # labels are index % num_classes
+scenes = SyntheticDataset(
+    "train", image_size, seed=seed, families=FAMILIES, num_objects=(1, 3)
+)
+# labels are index % num_classes
+same_class = [i * neutral.num_classes for i in range(6)]
 fig, axes = grid(3, 6, size=1.8)
 for col, index in enumerate(same_class):
     show_sample(axes[0, col], neutral, index, "bias 0")
     show_sample(axes[1, col], biased, index, "bias 1")
     show_sample(axes[2, col], scenes, col, f"{len(scenes[col]['boxes'])} objects")
-fig.suptitle(f"Class {neutral.classes[0]!r}: context_bias 0 (top), 1 (middle); multi-object")
+fig.suptitle(
+    f"Class {neutral.classes[0]!r}: context_bias 0 (top), 1 (middle); multi-object"
+)
 fig.tight_layout()
 
 # %% [markdown]
@@ -137,7 +151,9 @@ fig.tight_layout()
 # %%
 fig, axes = grid(3, len(VARIANTS), size=1.6)
 for col, variant in enumerate(VARIANTS):
-    ds = SyntheticDataset("test", image_size, seed=seed, context_bias=1.0, variant=variant)
+    ds = SyntheticDataset(
+        "test", image_size, seed=seed, context_bias=1.0, variant=variant
+    )
     for row in range(3):
         axes[row, col].imshow(ds.raw_image(row))
         axes[row, col].set_xticks([])
@@ -155,7 +171,9 @@ fig.tight_layout()
 
 # %%
 stats_set = SyntheticDataset("train", evidence_image_size, seed=seed)
-loader = torch.utils.data.DataLoader(stats_set, batch_size=250, collate_fn=collate_samples)
+loader = torch.utils.data.DataLoader(
+    stats_set, batch_size=250, collate_fn=collate_samples
+)
 boxes, labels = [], []
 for batch in loader:
     boxes += [b[0] for b in batch["boxes"]]
@@ -163,7 +181,10 @@ for batch in loader:
 boxes = torch.stack(boxes).numpy()
 side = float(evidence_image_size)
 area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1) / side**2
-centres = ((boxes[:, 0] + boxes[:, 2]) / 2 / side, (boxes[:, 1] + boxes[:, 3]) / 2 / side)
+centres = (
+    (boxes[:, 0] + boxes[:, 2]) / 2 / side,
+    (boxes[:, 1] + boxes[:, 3]) / 2 / side,
+)
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
 axes[0].hist(area, bins=30, color="tab:blue")
 axes[0].set_xlabel("GT box area / image area")
@@ -178,8 +199,10 @@ axes[2].set_xlabel("class")
 axes[2].set_ylabel("images")
 fig.suptitle(f"Synthetic birds, train split ({len(stats_set)} images)")
 fig.tight_layout()
-print(f"box area / image: median {np.median(area):.2f}, 10-90 % {np.quantile(area, 0.1):.2f}"
-      f"-{np.quantile(area, 0.9):.2f}")
+print(
+    f"box area / image: median {np.median(area):.2f}, 10-90 % {np.quantile(area, 0.1):.2f}"
+    f"-{np.quantile(area, 0.9):.2f}"
+)
 
 # %% [markdown]
 # ## Real datasets
@@ -196,11 +219,21 @@ print(f"box area / image: median {np.median(area):.2f}, 10-90 % {np.quantile(are
 rows = []
 for name, info in DATASETS.items():
     missing = check(name, data_root)
-    rows.append({"name": name, "dataset": info.title, "classes": info.num_classes,
-                 "splits": ", ".join(info.splits), "folder": f"{data_root}/{info.subdir}",
-                 "status": "present" if not missing else f"missing: {', '.join(missing[:3])}"
-                 + (" ..." if len(missing) > 3 else ""),
-                 "get it from": info.url})
+    rows.append(
+        {
+            "name": name,
+            "dataset": info.title,
+            "classes": info.num_classes,
+            "splits": ", ".join(info.splits),
+            "folder": f"{data_root}/{info.subdir}",
+            "status": (
+                f"missing: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"
+                if missing
+                else "present"
+            ),
+            "get it from": info.url,
+        }
+    )
 pd.DataFrame(rows).set_index("name")
 
 # %% [markdown]
@@ -234,8 +267,17 @@ print(f"present under {data_root!r}: {present or 'none'}")
 # regions cover: a map that ignored location would put mass in proportion to area.
 #
 # 1. **Part focus.** A classifier (4-block CNN, GAP, linear) trained on the 12
-#    fine-grained bird classes: its CAM should concentrate on the part, far beyond the
-#    part's area.
+#    fine-grained bird classes: its CAM should concentrate on the part. We compare
+#    *densities* (a region's mass share over its area share): a CAM spread evenly over
+#    the bird makes the part exactly as dense as the whole object, a ratio of 1, so we
+#    ask for a part density of at least **1.5 times** the object's, half as much
+#    again. The factor is modest because the map is coarse: the 8x8 CAM, upsampled
+#    to 64 px, blurs the part (a few dozen pixels) into its surroundings, so even a
+#    map on the part alone reaches only a few times the object's density. Two
+#    reference maps, the object's and the part's masks pooled to the CAM's grid,
+#    show that range below: an evenly covered object scores below 1 there (the part
+#    sits on the object's edge, where the blurred map is weaker than on the body), so
+#    1.5 is about twice what even coverage scores at this resolution.
 # 2. **Context bias spreads CAM.** The same classifier trained with `context_bias=1`:
 #    the background now predicts the class too, and CAM mass should move off the
 #    object.
@@ -244,85 +286,211 @@ print(f"present under {data_root!r}: {present or 'none'}")
 #    attention should fall outside the object.
 
 
+# %% [markdown]
+# The papers' CAM baselines fine-tune ImageNet weights; so does this classifier, from
+# the book's CPU stand-in for them (`coloc.pretrain`: the small CNN trained to tell
+# the *other* three families apart, so it has never seen a bird nor a part colour as a
+# label; the CAML chapter uses the same weights). From scratch, a run this short
+# learns the 12 part colours too slowly: with the same settings from a random start
+# it reached 39 % test accuracy and a part-to-object density ratio of 1.15, below the
+# criterion (measured once, seed 0; not re-run here, to keep the chapter short). Each
+# run is SGD with momentum on training images drawn once and kept in memory (the
+# generator already mirrors objects at random); its settings are printed below.
+
+
 # %%
+def shares(maps: torch.Tensor, batch: dict) -> dict[str, float]:
+    """Mean shares of the maps' mass inside the part and the object, and their areas."""
+    obj, part = batch["mask"] == 1, batch["part_mask"]
+    return {
+        "part": mass_inside(maps, part).nanmean().item(),
+        "object": mass_inside(maps, obj).nanmean().item(),
+        "part area": part.double().mean().item(),
+        "object area": obj.double().mean().item(),
+    }
+
+
+def density_ratio(measure: dict[str, float]) -> float:
+    """Part density over object density (density: mass share / area share)."""
+    return (measure["part"] / measure["part area"]) / (
+        measure["object"] / measure["object area"]
+    )
+
+
+with timer("backbone pretraining (cached, shared with the CAML chapter)"):
+    pretrained = synthetic_pretrained_backbone(
+        PretrainConfig(
+            image_size=evidence_image_size, families=families_except("bird")
+        ),
+        results_root(output_dir),
+    )
+
+
+lr_drop = max(1, epochs - 3)  # the learning rate is x0.1 after this epoch
+
+
 def cam_run(context_bias: float) -> CAMClassifier:
-    """Train (or load) the fine-grained CAM classifier of one context-bias setting."""
-    train = SyntheticDataset("train", evidence_image_size, num_samples=train_samples,
-                             seed=seed, context_bias=context_bias, augment=True)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                         extra={"context_bias": context_bias, "samples": train_samples,
-                                "image_size": evidence_image_size, "backbone": "small_cnn"})
-    torch.manual_seed(seed)
-    model = CAMClassifier(build_backbone("small_cnn"), train.num_classes)
+    """Fine-tune (or load) the fine-grained CAM classifier of one context-bias setting."""
     with timer(f"CAM, context_bias {context_bias}"):
-        fit(model, train, cam_step, config,
-            results / f"cam-bias{context_bias}-{config_hash(asdict(config))}")
+        train = SyntheticDataset(
+            "train",
+            evidence_image_size,
+            num_samples=train_samples,
+            seed=seed,
+            context_bias=context_bias,
+        )
+        config = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            milestones=(lr_drop,),
+            seed=seed,
+            extra={
+                "context_bias": context_bias,
+                "samples": train_samples,
+                "image_size": evidence_image_size,
+                "backbone": "small_cnn",
+                "weights": pretrained.parent.name,
+            },
+        )
+        torch.manual_seed(seed)
+        model = CAMClassifier(
+            build_backbone("small_cnn", weights_path=pretrained), train.num_classes
+        )
+        fit(
+            model,
+            caml.InMemory(train),
+            cam_step,
+            config,
+            results / f"cam-bias{context_bias}-{config_hash(asdict(config))}",
+        )
     return model
+
+
+def cam_test(
+    model: CAMClassifier, context_bias: float, n: int
+) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """The first ``n`` test images, the model's logits and its CAMs of the GT class."""
+    test = SyntheticDataset(
+        "test", evidence_image_size, num_samples=n, seed=seed, context_bias=context_bias
+    )
+    batch = collate_samples([test[i] for i in range(n)])
+    with torch.no_grad():
+        output = model(batch["image"])
+        maps = caml.upsample_maps(
+            model.cam(output["features"], batch["label"]), evidence_image_size
+        )
+    return batch, output["logits"], maps
 
 
 def cam_shares(model: CAMClassifier, context_bias: float, n: int = 500) -> dict:
     """Mean CAM mass shares on the test split (GT class), and accuracy."""
-    test = SyntheticDataset("test", evidence_image_size, num_samples=n, seed=seed,
-                            context_bias=context_bias)
-    batch = collate_samples([test[i] for i in range(n)])
-    with torch.no_grad():
-        output = model(batch["image"])
-        maps = caml.upsample_maps(model.cam(output["features"], batch["label"]),
-                                  evidence_image_size)
-    obj, part = batch["mask"] == 1, batch["part_mask"]
-    return {"part": mass_inside(maps, part).nanmean().item(),
-            "object": mass_inside(maps, obj).nanmean().item(),
-            "part area": part.double().mean().item(),
-            "object area": obj.double().mean().item(),
-            "accuracy": (output["logits"].argmax(1) == batch["label"]).double().mean().item()}
+    batch, logits, maps = cam_test(model, context_bias, n)
+    accuracy = (logits.argmax(1) == batch["label"]).double().mean().item()
+    return {**shares(maps, batch), "accuracy": accuracy}
 
 
-measured = {f"CAM, context_bias {b}": cam_shares(cam_run(b), b) for b in (0.0, 1.0)}
+models = {bias: cam_run(bias) for bias in (0.0, 1.0)}
+measured = {
+    f"CAM, context_bias {b}": cam_shares(model, b) for b, model in models.items()
+}
+print(
+    f"each run: {train_samples} images of {evidence_image_size} px, {epochs} epochs, "
+    f"batch {batch_size}, lr {lr} (x0.1 after epoch {lr_drop})"
+)
+
+# %% [markdown]
+# The CAMs on the first test images: without context bias the hot spot sits on or
+# next to the crest (yellow outline) rather than spread over the bird (white); with
+# context bias most of the map lies on the background.
+
+# %%
+fig, axes = grid(2, 6, size=1.8)
+for row, (bias, model) in enumerate(models.items()):
+    batch, _, maps = cam_test(model, bias, 6)
+    for col in range(6):
+        ax = axes[row, col]
+        show_map(ax, batch["image"][col], maps[col], title=f"context_bias {bias}")
+        ax.contour(
+            batch["mask"][col] == 1, levels=[0.5], colors="white", linewidths=0.8
+        )
+        ax.contour(
+            batch["part_mask"][col], levels=[0.5], colors="yellow", linewidths=1.2
+        )
+fig.suptitle("CAM of the true class (jet): object (white), part (yellow)")
+fig.tight_layout()
+
+# %% [markdown]
+# The two reference maps of property 1, on the same test images: the object's mask
+# (evenly covered) and the part's mask, each averaged over the CAM's 8x8 cells and
+# upsampled exactly like a CAM.
+
+# %%
+test = SyntheticDataset("test", evidence_image_size, num_samples=500, seed=seed)
+batch = collate_samples([test[i] for i in range(len(test))])
+stride = build_backbone("small_cnn").stride
+for name, region in (("object", batch["mask"] == 1), ("part", batch["part_mask"])):
+    pooled = torch.nn.functional.avg_pool2d(region[:, None].float(), stride)[:, 0]
+    maps = caml.upsample_maps(pooled, evidence_image_size)
+    measured[f"reference: {name} mask at CAM resolution"] = shares(maps, batch)
+part_pixels = batch["part_mask"].flatten(1).sum(1).double().median().item()
+print(
+    f"part: median {part_pixels:.0f} pixels of {evidence_image_size}x{evidence_image_size}"
+)
 
 # %% [markdown]
 # The rotation baseline is exactly the CAML chapter's baseline run (same configuration,
 # so it is trained once and shared through `results/`).
 
 # %%
-baseline = caml.run(caml.profile("synthetic", use_caml=False, pooling="caam", seed=seed),
-                    output_dir)
+baseline = caml.run(
+    caml.profile("synthetic", use_caml=False, pooling="caam", seed=seed), output_dir
+)
 test = SyntheticDataset("test", baseline.config.image_size, num_samples=500, seed=seed)
 batch = collate_samples([test[i] for i in range(len(test))])
 maps = caml.attention_maps(baseline.model(), batch["image"])
-obj, part = batch["mask"] == 1, batch["part_mask"]
-measured["rotation baseline (channel average)"] = {
-    "part": mass_inside(maps, part).nanmean().item(),
-    "object": mass_inside(maps, obj).nanmean().item(),
-    "part area": part.double().mean().item(),
-    "object area": obj.double().mean().item(),
-}
+measured["rotation baseline (channel average)"] = shares(maps, batch)
 
 # %% [markdown]
 # ### The three properties, measured
 #
 # Shares of each map's mass inside the part and inside the object (mean over 500 test
-# images), beside the share of the image those regions cover, and the classifiers'
-# test accuracy on the 12 classes.
+# images), beside the share of the image those regions cover, the part's density over
+# the object's (property 1), and the classifiers' test accuracy on the 12 classes.
 
 # %%
-evidence = pd.DataFrame(measured).T.mul(100).round(1)
-evidence["outside object (%)"] = (100 - evidence["object"]).round(1)
-evidence["part / area"] = (evidence["part"] / evidence["part area"]).round(1)
-evidence.rename(columns={c: f"{c} (%)" for c in ("part", "object", "part area",
-                                                  "object area", "accuracy")})
+evidence = pd.DataFrame(measured).T
+evidence["outside object"] = 1 - evidence["object"]
+density = {name: density_ratio(measure) for name, measure in measured.items()}
+evidence.mul(100).round(1).rename(columns=lambda c: f"{c} (%)").assign(
+    **{"part / object density": pd.Series(density).round(2)}
+)
 
 # %%
 neutral_cam = measured["CAM, context_bias 0.0"]
 biased_cam = measured["CAM, context_bias 1.0"]
 rotation = measured["rotation baseline (channel average)"]
-checks = {
-    "1. CAM concentrates on the part (mass share > 3x the part's area share)":
-        neutral_cam["part"] > 3 * neutral_cam["part area"],
-    "2. context bias moves CAM mass off the object":
+part_focus = 1.5  # minimal part density / object density (see the criterion above)
+print(
+    f"part density / object density: CAM {density['CAM, context_bias 0.0']:.2f} (test "
+    f"accuracy {neutral_cam['accuracy']:.1%}); at the CAM's resolution an evenly covered "
+    f"object scores {density['reference: object mask at CAM resolution']:.2f}, the part "
+    f"alone {density['reference: part mask at CAM resolution']:.2f}"
+)
+checks = [
+    (
+        f"1. CAM concentrates on the part (part density >= {part_focus}x object density)",
+        density["CAM, context_bias 0.0"] >= part_focus,
+    ),
+    (
+        "2. context bias moves CAM mass off the object",
         biased_cam["object"] < neutral_cam["object"],
-    "3. rotation attention puts a measurable share (> 25 %) outside the object":
+    ),
+    (
+        "3. rotation attention puts a measurable share (> 25 %) outside the object",
         1 - rotation["object"] > 0.25,
-}
-for claim, holds in checks.items():
+    ),
+]
+for claim, holds in checks:
     print(f"{'holds' if holds else 'DOES NOT HOLD'}: {claim}")
 print("time:", {name: f"{seconds:.0f} s" for name, seconds in timer.seconds.items()})
