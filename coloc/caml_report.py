@@ -689,9 +689,10 @@ def _published_gain(dataset: str, pretext: str) -> float | None:
 def figure_summary_gains(cells: Mapping[SummaryKey, SummaryCell], reference: str = "cub"
                          ) -> plt.Figure:
     """CAML's gain over the baseline in CorLoc@0.5 (points) per pretext task, one panel per
-    dataset: published (hatched grey) beside measured (solid blue; "not run" where a run
-    is missing). A dataset the paper does not have shows the published gain on
-    ``reference`` (CUB: the synthetic benchmark's birds mirror it), labelled as such."""
+    dataset: published (hatched grey) beside measured (solid blue; "not run" in the title,
+    or above a task, where runs are missing). A dataset the paper does not have shows the
+    published gain on ``reference`` (CUB: the synthetic benchmark's birds mirror it),
+    labelled as such."""
     datasets, pretexts = _axis(cells, 0), _axis(cells, 1)
     fig, axes = plt.subplots(1, len(datasets), figsize=(0.6 + 2.4 * len(datasets), 3.2),
                              sharey=True, squeeze=False)
@@ -705,18 +706,16 @@ def figure_summary_gains(cells: Mapping[SummaryKey, SummaryCell], reference: str
                label="published (VGG16, real data)")
         ax.bar(x + width / 2, [np.nan if v is None else v for v in measured], width,
                color="tab:blue", label="measured")
-        if all(value is None for value in measured):
-            ax.text(0.97, 0.95, f"measured: {NOT_RUN}", transform=ax.transAxes,
-                    ha="right", va="top", fontsize=8, color="0.3")
-        else:
-            for i, value in enumerate(measured):
-                if value is None:
-                    ax.text(x[i] + width / 2, 1, NOT_RUN, rotation=90, ha="center",
-                            va="bottom", fontsize=7, color="0.3")
+        for i, value in enumerate(measured):
+            if value is None and any(v is not None for v in measured):
+                ax.text(x[i] + width / 2, 1, NOT_RUN, rotation=90, ha="center",
+                        va="bottom", fontsize=7, color="0.3")
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(x, pretexts, rotation=60, fontsize=8)
-        ax.set_title(dataset if source == dataset else f"{dataset}\n(published: {source})",
-                     fontsize=9)
+        note = f"published: {source}" if source != dataset else ""
+        if all(value is None for value in measured):
+            note = ", ".join(filter(None, [note, f"measured: {NOT_RUN}"]))
+        ax.set_title(f"{dataset}\n({note})" if note else dataset, fontsize=9)
     axes[0, 0].set_ylabel("CAML - baseline,\nCorLoc@0.5 (points)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, frameon=False)
