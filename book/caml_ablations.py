@@ -37,9 +37,7 @@
 # %% tags=["parameters"]
 dataset = "synthetic"  # synthetic | synthetic-<family> | cub | cars | aircraft | dogs
 data_root = None  # folder holding the real datasets (see the datasets chapter)
-backbone = (
-    None  # None: the profile's (small_cnn on synthetic, vgg16_psynet on real data)
-)
+backbone = None  # None: the profile's (small_cnn synthetic, vgg16_psynet real)
 pretrained = None  # ImageNet weights (real data) or the synthetic stand-in (synthetic)
 weights_path = None  # a local backbone weights file (offline ImageNet weights)
 image_size = None  # 64 on synthetic, 224 on real data
@@ -48,14 +46,10 @@ batch_size = None  # 64
 lr = None  # the profile's
 device = None  # cpu on synthetic; auto (CUDA if present) on real data
 seed = 0
-output_dir = (
-    None  # runs are recorded (and reused) in <output_dir>/caml/; None: results/
-)
+output_dir = None  # runs are recorded and reused in <output_dir>/caml/ (results/)
 force = False  # retrain even if a run with the same configuration is recorded
-thetas = [
-    1.5,
-    2.6,
-]  # theta_bg sweep besides the default 2.3: the ends of the paper's range
+# theta_bg sweep besides the default 2.3: the ends of the paper's range
+thetas = [1.5, 2.6]
 k_ratios = [1.0]  # supplement Figure 1, besides max (k = 1) and the default 0.7
 
 # %% tags=[]

@@ -40,9 +40,7 @@
 # %% tags=["parameters"]
 dataset = "synthetic"  # synthetic | synthetic-<family> | cub | cars | aircraft | dogs
 data_root = None  # folder holding the real datasets (see the datasets chapter)
-backbone = (
-    None  # None: the profile's (small_cnn on synthetic, vgg16_psynet on real data)
-)
+backbone = None  # None: the profile's (small_cnn synthetic, vgg16_psynet real)
 pretrained = None  # ImageNet weights (real data) or the synthetic stand-in (synthetic)
 weights_path = None  # a local backbone weights file (offline ImageNet weights)
 image_size = None  # 64 on synthetic, 224 on real data
@@ -51,9 +49,7 @@ batch_size = None  # 64
 lr = None  # the profile's
 device = None  # cpu on synthetic; auto (CUDA if present) on real data
 seed = 0
-output_dir = (
-    None  # runs are recorded (and reused) in <output_dir>/caml/; None: results/
-)
+output_dir = None  # runs are recorded and reused in <output_dir>/caml/ (results/)
 force = False  # retrain even if a run with the same configuration is recorded
 tasks = ["rotation", "scale", "translation", "hflip", "vflip", "pst"]  # Table 7
 combinations = ["rotation+scale", "scale+translation"]  # supplement Table 3

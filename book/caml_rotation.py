@@ -46,9 +46,7 @@
 # %% tags=["parameters"]
 dataset = "synthetic"  # synthetic | synthetic-<family> | cub | cars | aircraft | dogs
 data_root = None  # folder holding the real datasets (see the datasets chapter)
-backbone = (
-    None  # None: the profile's (small_cnn on synthetic, vgg16_psynet on real data)
-)
+backbone = None  # None: the profile's (small_cnn synthetic, vgg16_psynet real)
 pretrained = None  # ImageNet weights (real data) or the synthetic stand-in (synthetic)
 weights_path = None  # a local backbone weights file (offline ImageNet weights)
 image_size = None  # 64 on synthetic, 224 on real data
@@ -60,9 +58,7 @@ topk_ratio = None  # 0.7 (PTAP's k as a share of the channels)
 distance = None  # "rms" (our default) or "l2" (Eq. 4 read literally); see below
 device = None  # cpu on synthetic; auto (CUDA if present) on real data
 seed = 0
-output_dir = (
-    None  # runs are recorded (and reused) in <output_dir>/caml/; None: results/
-)
+output_dir = None  # runs are recorded and reused in <output_dir>/caml/ (results/)
 force = False  # retrain even if a run with the same configuration is recorded
 ablations = True  # Table 3's three ablation runs and the literal-L2 run
 

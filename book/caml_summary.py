@@ -43,7 +43,7 @@
 # %% tags=["parameters"]
 datasets = ["synthetic", "cub", "cars", "aircraft", "dogs"]  # columns, in this order
 seed = 0  # the seed of the runs to show (the chapters' -p seed)
-epochs = None  # None: each profile's (5 on synthetic, 80 on real data)
+epochs = None  # None: each profile's (6 on synthetic, 80 on real data)
 output_dir = None  # where runs are recorded (<output_dir>/caml/); None: results/
 
 # %%
