@@ -95,35 +95,18 @@ def train(label: str, **changes) -> caml.Run:
 ours = train("Ours (CAML, rotation)")
 base = caml.run(config.baseline(), output_dir, force=force)
 test_set = caml.dataset_split(config, "test")
-pd.DataFrame(
-    {
-        "setting": [
-            "dataset",
-            "backbone",
-            "image_size",
-            "epochs",
-            "lr",
-            "theta_bg",
-            "topk_ratio",
-            "distance",
-            "headroom",
-        ],
-        "value": [
-            getattr(config, s)
-            for s in (
-                "dataset",
-                "backbone",
-                "image_size",
-                "epochs",
-                "lr",
-                "theta_bg",
-                "topk_ratio",
-                "distance",
-                "headroom",
-            )
-        ],
-    }
+settings = (
+    "dataset",
+    "backbone",
+    "image_size",
+    "epochs",
+    "lr",
+    "theta_bg",
+    "topk_ratio",
+    "distance",
+    "headroom",
 )
+pd.DataFrame({"setting": settings, "value": [getattr(config, s) for s in settings]})
 
 # %% [markdown] tags=[]
 # ## Table 4: attention maps or attended features in L_caml
