@@ -7,7 +7,7 @@ With ``A_ori`` and ``A_trans`` the attention maps of an image and of its transfo
   background maps ``A_ori2bg = A_ori * M_bg(A_ori)``, ``A_trans2bg = A_trans * M_bg(A_trans)``;
 - CAML Eq. 4: two triplets (anchor, positive, negative) with L2 distance ``d`` (or its
   per-entry root mean square, ``distance="rms"``, which does not grow with the map's
-  resolution; the CAML chapter shows why the plain L2 closes the hinge) and margin
+  resolution; the CAML chapter trains both and keeps the L2 of the paper) and margin
   ``m``: ``(T^-1(A_trans), A_ori, A_ori2bg)`` in the original frame and
   ``(T(A_ori), A_trans, A_trans2bg)`` in the transformed frame,
   ``L_caml = E_x [d(a, p) - d(a, n) + m]_+ summed over the two triplets``;
@@ -18,10 +18,11 @@ Maps are first divided by their maximum times 1.05 (:func:`coloc.ptap.normalize_
 ``headroom = 0.05``): a map scaled into [0, 1] has ``max A = 1``, so ``min(1 - A) = 0``
 and Eq. 3 would ignore ``theta_bg``; with the headroom ``M_bg`` is
 ``A < (1 - (theta_bg - 1) * 0.05) * max A`` (93.5 % of the peak at 2.3), and a lower
-``theta_bg`` leaves more foreground in ``M_bg`` (CAML Fig. 6). Other choices where the paper is
-silent are stated where they are made: the valid region of the original-frame triplet
-(:func:`caml_loss`), the view the classification loss reads and the ablation variants
-of CAML Tables 3-5 (:class:`CAMLLoss`).
+``theta_bg`` leaves more foreground in ``M_bg`` (CAML Fig. 6). The maximum is a constant
+for the gradient (``peak_gradient=False``): the loss cannot flatten a map by lowering its
+peak. Other choices where the paper is silent are stated where they are made: the valid
+region of the original-frame triplet (:func:`caml_loss`), the view the classification
+loss reads and the ablation variants of CAML Tables 3-5 (:class:`CAMLLoss`).
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def caml_loss(
     embedding: str = "attention",
     headroom: float = 0.05,
     distance: str = "l2",
+    peak_gradient: bool = False,
     stats: dict[str, Tensor] | None = None,
 ) -> Tensor:
     """Contrastive attention map loss, CAML Eq. 3-4 (a scalar, mean over the batch).
@@ -126,7 +128,8 @@ def caml_loss(
             pairs: ``[m - d(anchor, negative)]_+`` per triplet).
         embedding: ``"attention"`` (Eq. 4) or ``"features"`` (Table 4: every map ``X`` is
             replaced by the attended features ``X * F_w`` and compared over ``C x h x w``).
-        headroom: attention normalization, see :func:`coloc.ptap.normalize_attention`.
+        headroom, peak_gradient: attention normalization, see
+            :func:`coloc.ptap.normalize_attention`.
         distance: ``d`` of Eq. 4, ``"l2"`` (the literal reading) or ``"rms"`` (L2 over the
             square root of the number of entries; see :func:`map_distance`).
         stats: if a dict is given, it receives detached diagnostics over both triplets
@@ -142,8 +145,8 @@ def caml_loss(
     Gradients flow through all three maps of each triplet; the masks are constants.
     """
     _check_options(pairs, embedding, distance)
-    a_ori = normalize_attention(ori["attention"], headroom)
-    a_trans = normalize_attention(trans["attention"], headroom)
+    a_ori = normalize_attention(ori["attention"], headroom, peak_gradient)
+    a_trans = normalize_attention(trans["attention"], headroom, peak_gradient)
     bg_ori = background_mask(a_ori, theta_bg).unsqueeze(1)
     bg_trans = background_mask(a_trans, theta_bg).unsqueeze(1)
     if embedding == "features":
@@ -210,6 +213,7 @@ class CAMLLoss:
         embedding: str = "attention",
         headroom: float = 0.05,
         distance: str = "l2",
+        peak_gradient: bool = False,
         stats: bool = False,
     ) -> None:
         _check_options(pairs, embedding, distance)
@@ -224,7 +228,7 @@ class CAMLLoss:
         self.stats = stats
         self.caml_options = dict(
             theta_bg=theta_bg, margin=margin, pairs=pairs, embedding=embedding, headroom=headroom,
-            distance=distance,
+            distance=distance, peak_gradient=peak_gradient,
         )
 
     def __call__(

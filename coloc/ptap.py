@@ -77,7 +77,8 @@ def channel_average(features: Tensor) -> Tensor:
     return features.mean(dim=1)
 
 
-def normalize_attention(attention: Tensor, headroom: float = 0.05) -> Tensor:
+def normalize_attention(attention: Tensor, headroom: float = 0.05, peak_gradient: bool = False
+                        ) -> Tensor:
     """Divide each map by its maximum times ``1 + headroom`` (for CAML Eq. 3).
 
     ``A / (max A * (1 + headroom))`` per image, ``attention`` ``[B, ...]`` non-negative
@@ -94,20 +95,21 @@ def normalize_attention(attention: Tensor, headroom: float = 0.05) -> Tensor:
     paper's robust range 1.5-2.6 at 97.5 %-92 %: the negative is the map without its
     peak region.
 
-    Why so small, and why no minimum is subtracted: with the hinge open, Eq. 4 rewards
-    attention mass in the part of the map *outside* ``M_bg`` (the anchor minus the
-    negative is exactly that part). When that part is large (``h = 0.5``, or a min-max
-    normalization where it is everything above 35 % of the map's range), CAML spreads
-    the map over the image; the CAML chapters measure the collapse. With a small peak
-    region the loss is dominated by the agreement of the two views' maps, which is
-    what lifts CAML above the baseline on the synthetic benchmark. Dividing by the max
-    alone keeps the background's level relative to the peak, which a min-max
-    normalization would stretch to 0.
+    The peak is a constant for the gradient (``peak_gradient=False``, the paper is
+    silent): the division only sets the scale ``theta_bg`` works on. With the gradient
+    through the peak, Eq. 4 can raise the anchor's mass outside ``M_bg`` (the anchor
+    minus the negative is exactly that part) by lowering the peak relative to the rest,
+    i.e. by flattening the map; on the synthetic benchmark that costs most of CAML's
+    gain (the ablations chapter measures it). No minimum is subtracted: the background
+    keeps its level relative to the peak, which a min-max normalization would stretch
+    to 0.
     """
     if headroom <= 0:
         raise ValueError(f"headroom must be > 0, got {headroom}")
     shape = (-1, *[1] * (attention.dim() - 1))
     peak = attention.flatten(1).amax(dim=1).view(shape)
+    if not peak_gradient:
+        peak = peak.detach()
     return attention / (peak.clamp_min(torch.finfo(attention.dtype).tiny) * (1.0 + headroom))
 
 

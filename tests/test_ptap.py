@@ -89,3 +89,14 @@ def test_normalize_attention_divides_by_the_peak_with_headroom(features):
     assert torch.equal(normalize_attention(torch.zeros(1, 3, 3)), torch.zeros(1, 3, 3))
     with pytest.raises(ValueError, match="headroom"):
         normalize_attention(a, headroom=0.0)
+
+
+def test_normalize_attention_treats_the_peak_as_a_constant_unless_asked():
+    # A = [1, 3], h = 0.05: sum(A / (1.05 * max A)) has gradient 1 / 3.15 per entry with
+    # the peak constant; with the peak's gradient, d/dA_1 (A_0 / (1.05 A_1) + 1 / 1.05)
+    # = -A_0 / (1.05 A_1^2) = -1 / 9.45 and d/dA_0 stays 1 / 3.15.
+    expected = {False: [1 / 3.15, 1 / 3.15], True: [1 / 3.15, -1 / 9.45]}
+    for peak_gradient, grads in expected.items():
+        a = torch.tensor([[1.0, 3.0]], requires_grad=True)
+        normalize_attention(a, 0.05, peak_gradient).sum().backward()
+        assert torch.allclose(a.grad, torch.tensor([grads]))
