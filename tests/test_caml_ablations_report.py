@@ -108,3 +108,19 @@ def test_zero_channel_share_counts_zero_channels_per_pixel():
                                             num_samples=3))
     assert shares["zero channels per pixel (%)"] == pytest.approx(10.0)
     assert shares["pixels with >= 30 % zero channels (%)"] == pytest.approx(25.0)
+
+
+
+def test_pooling_corloc_scores_each_pooling_of_the_same_features():
+    centre_box = torch.tensor([[6, 6, 25, 25]])  # the centre cells, widened by bicubic
+    dataset = [dict(s, boxes=centre_box)
+               for s in load("synthetic", split="test", image_size=32, num_samples=3)]
+    weighted = torch.zeros(1, 10, 4, 4)
+    weighted[0, :, 1:3, 1:3] = 1.0  # every channel fires on the centre 2x2 cells
+    weighted[0, 0, 0, 0] = 20.0  # one channel fires alone, strongly, in a corner
+    table = report.pooling_corloc(FixedMaps(gaussian(4), weighted), dataset,
+                                  {"max": (1e-4, True), "bottom-30%": (0.3, False)})
+    assert table["pooling"].tolist() == ["max", "bottom-30%"]
+    by_pooling = table.set_index("pooling")["CorLoc@0.5"]
+    assert by_pooling["max"] == 0.0  # the corner outshines the centre: box in the corner
+    assert by_pooling["bottom-30%"] == 100.0  # the corner's other channels are 0
