@@ -6,7 +6,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # # The data: a synthetic benchmark and the real ones
 #
 # The four papers train on CUB-200-2011, Stanford Cars, FGVC-Aircraft, Stanford Dogs,
@@ -42,7 +42,7 @@ lr = 0.02
 seed = 0
 output_dir = None  # results/ at the repository root by default
 
-# %%
+# %% tags=[]
 import warnings
 
 warnings.filterwarnings("ignore")
@@ -92,7 +92,7 @@ def show_sample(ax, ds, index, title=None):
     ax.set_yticks([])
 
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Four families, many fine-grained classes
 #
 # Each family mirrors one co-localization benchmark: birds (CUB), cars (Stanford
@@ -101,7 +101,7 @@ def show_sample(ax, ds, index, title=None):
 # outline is the GT mask, the red box the GT box. Position, scale (20-70 % of the side)
 # and left/right mirroring are random; the pose stays upright.
 
-# %%
+# %% tags=[]
 fig, axes = grid(len(FAMILIES), 6, size=1.8)
 for row, family in enumerate(FAMILIES):
     ds = load(f"synthetic-{family}", split="train", image_size=image_size, seed=seed)
@@ -111,7 +111,7 @@ fig.suptitle("Synthetic training images: GT box (red), mask (white), part (yello
 fig.tight_layout()
 print({family: SyntheticDataset(families=(family,)).num_classes for family in FAMILIES})
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Context bias and multi-object scenes
 #
 # With `context_bias=0` the background style is drawn independently of the class; with
@@ -120,7 +120,7 @@ print({family: SyntheticDataset(families=(family,)).num_classes for family in FA
 # does not change, only its correlation with the class. Below, images of one class
 # under both settings, then multi-object scenes (1-3 objects of several families).
 
-# %%
+# %% tags=[]
 neutral = SyntheticDataset("train", image_size, seed=seed, context_bias=0.0)
 biased = SyntheticDataset("train", image_size, seed=seed, context_bias=1.0)
 scenes = SyntheticDataset(
@@ -138,7 +138,7 @@ fig.suptitle(
 )
 fig.tight_layout()
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The seven Background Challenge variants
 #
 # ContraCAM evaluates background bias with the Background Challenge (Xiao et al.,
@@ -148,7 +148,7 @@ fig.tight_layout()
 # on the background of another image of the same class (`mixed_same`), of a random
 # image (`mixed_rand`) or of the next class (`mixed_next`).
 
-# %%
+# %% tags=[]
 fig, axes = grid(3, len(VARIANTS), size=1.6)
 for col, variant in enumerate(VARIANTS):
     ds = SyntheticDataset(
@@ -162,14 +162,14 @@ for col, variant in enumerate(VARIANTS):
 fig.suptitle("Background Challenge variants (context_bias 1, test split)")
 fig.tight_layout()
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Sizes, positions and class balance
 #
 # The distributions the chapters' numbers depend on: how large the objects are
 # (relative box area; CorLoc at IoU 0.5 is much harder for small objects), where they
 # sit, and how many images each class has.
 
-# %%
+# %% tags=[]
 stats_set = SyntheticDataset("train", evidence_image_size, seed=seed)
 loader = torch.utils.data.DataLoader(
     stats_set, batch_size=250, collate_fn=collate_samples
@@ -204,7 +204,7 @@ print(
     f"-{np.quantile(area, 0.9):.2f}"
 )
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Real datasets
 #
 # Each real dataset lives in its own folder under `data_root`, in its official layout.
@@ -215,7 +215,7 @@ print(
 # file raises an error that names the path, the line, the expected layout and where
 # the dataset is published. The table says what this machine has.
 
-# %%
+# %% tags=[]
 rows = []
 for name, info in DATASETS.items():
     missing = check(name, data_root)
@@ -236,19 +236,19 @@ for name, info in DATASETS.items():
     )
 pd.DataFrame(rows).set_index("name")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # The expected layout of each, relative to `data_root`:
 
-# %%
+# %% tags=[]
 for name, info in DATASETS.items():
     print(f"--- {name}: {info.title} ({info.url})")
     print(info.tree.rstrip())
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # For every dataset that is present, a few test samples with their GT (nothing is
 # shown for those that are missing; the table above says what to add).
 
-# %%
+# %% tags=[]
 present = [name for name in DATASETS if not check(name, data_root)]
 for name in present:
     ds = load(name, root=data_root, split="test", image_size=224)
@@ -258,7 +258,7 @@ for name in present:
         show_map(axes[0, col], sample["image"], gt_boxes=sample["boxes"], title=name)
 print(f"present under {data_root!r}: {present or 'none'}")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Evidence: does the benchmark fail the way the papers' data does?
 #
 # Three short CPU training runs check the properties the chapters rely on. For a
@@ -286,7 +286,7 @@ print(f"present under {data_root!r}: {present or 'none'}")
 #    attention should fall outside the object.
 
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # The papers' CAM baselines fine-tune ImageNet weights; so does this classifier, from
 # the book's CPU stand-in for them (`coloc.pretrain`: the small CNN trained to tell
 # the *other* three families apart, so it has never seen a bird nor a part colour as a
@@ -298,7 +298,7 @@ print(f"present under {data_root!r}: {present or 'none'}")
 # generator already mirrors objects at random); its settings are printed below.
 
 
-# %%
+# %% tags=[]
 def shares(maps: torch.Tensor, batch: dict) -> dict[str, float]:
     """Mean shares of the maps' mass inside the part and the object, and their areas."""
     obj, part = batch["mask"] == 1, batch["part_mask"]
@@ -399,12 +399,12 @@ print(
     f"batch {batch_size}, lr {lr} (x0.1 after epoch {lr_drop})"
 )
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # The CAMs on the first test images: without context bias the hot spot sits on or
 # next to the crest (yellow outline) rather than spread over the bird (white); with
 # context bias most of the map lies on the background.
 
-# %%
+# %% tags=[]
 fig, axes = grid(2, 6, size=1.8)
 for row, (bias, model) in enumerate(models.items()):
     batch, _, maps = cam_test(model, bias, 6)
@@ -420,12 +420,12 @@ for row, (bias, model) in enumerate(models.items()):
 fig.suptitle("CAM of the true class (jet): object (white), part (yellow)")
 fig.tight_layout()
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # The two reference maps of property 1, on the same test images: the object's mask
 # (evenly covered) and the part's mask, each averaged over the CAM's 8x8 cells and
 # upsampled exactly like a CAM.
 
-# %%
+# %% tags=[]
 test = SyntheticDataset("test", evidence_image_size, num_samples=500, seed=seed)
 batch = collate_samples([test[i] for i in range(len(test))])
 stride = build_backbone("small_cnn").stride
@@ -438,11 +438,11 @@ print(
     f"part: median {part_pixels:.0f} pixels of {evidence_image_size}x{evidence_image_size}"
 )
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # The rotation baseline is exactly the CAML chapter's baseline run (same configuration,
 # so it is trained once and shared through `results/`).
 
-# %%
+# %% tags=[]
 baseline = caml.run(
     caml.profile("synthetic", use_caml=False, pooling="caam", seed=seed), output_dir
 )
@@ -451,14 +451,14 @@ batch = collate_samples([test[i] for i in range(len(test))])
 maps = caml.attention_maps(baseline.model(), batch["image"])
 measured["rotation baseline (channel average)"] = shares(maps, batch)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ### The three properties, measured
 #
 # Shares of each map's mass inside the part and inside the object (mean over 500 test
 # images), beside the share of the image those regions cover, the part's density over
 # the object's (property 1), and the classifiers' test accuracy on the 12 classes.
 
-# %%
+# %% tags=[]
 evidence = pd.DataFrame(measured).T
 evidence["outside object"] = 1 - evidence["object"]
 density = {name: density_ratio(measure) for name, measure in measured.items()}
@@ -466,7 +466,7 @@ evidence.mul(100).round(1).rename(columns=lambda c: f"{c} (%)").assign(
     **{"part / object density": pd.Series(density).round(2)}
 )
 
-# %%
+# %% tags=[]
 neutral_cam = measured["CAM, context_bias 0.0"]
 biased_cam = measured["CAM, context_bias 1.0"]
 rotation = measured["rotation baseline (channel average)"]
