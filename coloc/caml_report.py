@@ -252,6 +252,20 @@ def figure_losses(runs: Mapping[str, Run], window: int = 10) -> plt.Figure:
     return fig
 
 
+def figure_validation(runs: Mapping[str, Run], metric: str = "corloc@0.5") -> plt.Figure:
+    """Validation ``metric`` after every epoch, one line per run: how the localization
+    the test split reports (last epoch) developed while training."""
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+    for label, result in runs.items():
+        values = [epoch[metric] for epoch in result.curves["val"]]
+        ax.plot(range(1, len(values) + 1), values, "o-", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation {metric.replace('corloc', 'CorLoc')} (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def figure_maps_over_training(runs: Mapping[str, Run], dataset: Dataset,
                               images: Sequence[int] = (0, 1)) -> plt.Figure:
     """CAML Figure 5b: the probe maps each run recorded before training and after

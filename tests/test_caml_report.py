@@ -1,7 +1,11 @@
 """Summary tables of the CAML chapters (coloc/caml_report.py, section "summary"): built
 from tiny synthetic runs trained into a temporary folder and from recorded stand-ins of
-real-data runs (a results file written as a GPU run would write it)."""
+real-data runs (a results file written as a GPU run would write it); and the rotation
+chapter's validation figure, drawn from recorded curves."""
 
+from types import SimpleNamespace
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -151,3 +155,14 @@ def test_figure_and_sentence_are_computed_from_the_cells(summary):
     assert ("above the baseline on "
             f"{sum(g >= 3 for g in gain.values())} of 2") in report.direction_sentence(
         cells, "synthetic")
+
+
+def test_figure_validation_draws_each_runs_metric_per_epoch():
+    runs = {name: SimpleNamespace(curves={"val": [{"corloc@0.5": v} for v in values]})
+            for name, values in (("Baseline", [20.0, 22.5]), ("CAML", [40.0, 55.0]))}
+    fig = report.figure_validation(runs)
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["Baseline", "CAML"]
+    assert list(lines[1].get_xdata()) == [1, 2]
+    assert list(lines[1].get_ydata()) == [40.0, 55.0]
+    plt.close(fig)
