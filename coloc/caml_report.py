@@ -9,7 +9,7 @@ the book's one plotting style (:mod:`coloc.plots`: GT boxes red, predictions gre
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -341,6 +341,14 @@ def figure_poolings(maps: Mapping[str, torch.Tensor], batch: Mapping[str, Any],
     return fig
 
 
+def _first_batches(dataset: Dataset, n: int, batch_size: int) -> Iterator[dict[str, Any]]:
+    """The first ``n`` samples of ``dataset`` (all if fewer), collated ``batch_size`` at
+    a time, in order."""
+    n = min(n, len(dataset))
+    for start in range(0, n, batch_size):
+        yield collate_samples([dataset[i] for i in range(start, min(n, start + batch_size))])
+
+
 @torch.no_grad()
 def pooling_corloc(model: torch.nn.Module, dataset: Dataset,
                    poolings: Mapping[str, tuple[float, bool]], n: int = 200,
@@ -349,9 +357,7 @@ def pooling_corloc(model: torch.nn.Module, dataset: Dataset,
     :func:`pooled_maps`, over the first ``n`` images of ``dataset`` (the evaluator's
     defaults: threshold 0.2 of the max, largest contour)."""
     evaluators = {label: CorLocEvaluator() for label in poolings}
-    n = min(n, len(dataset))
-    for start in range(0, n, batch_size):
-        batch = collate_samples([dataset[i] for i in range(start, min(n, start + batch_size))])
+    for batch in _first_batches(dataset, n, batch_size):
         gt = [b.numpy() for b in batch["boxes"]]
         for label, maps in pooled_maps(model, batch["image"], poolings).items():
             evaluators[label].update(maps.numpy(), gt)
@@ -372,9 +378,7 @@ def zero_channel_share(model: torch.nn.Module, dataset: Dataset, n: int = 200,
     average times ``C / k``: the two maps differ only by a constant)."""
     model.eval()
     zero, sparse = [], []
-    n = min(n, len(dataset))
-    for start in range(0, n, batch_size):
-        batch = collate_samples([dataset[i] for i in range(start, min(n, start + batch_size))])
+    for batch in _first_batches(dataset, n, batch_size):
         zeros = (model(batch["image"])["weighted"] == 0).float().mean(dim=1)
         zero.append(zeros.flatten())
         sparse.append((zeros >= 0.3).float().flatten())
@@ -392,9 +396,7 @@ def background_share(model: torch.nn.Module, dataset: Dataset, thetas: Sequence[
     model.eval()
     pixels = {t: [] for t in thetas}
     kept = {t: [] for t in thetas}
-    n = min(n, len(dataset))
-    for start in range(0, n, batch_size):
-        batch = collate_samples([dataset[i] for i in range(start, min(n, start + batch_size))])
+    for batch in _first_batches(dataset, n, batch_size):
         a = normalize_attention(model(batch["image"])["attention"], headroom)
         on_object = torch.nn.functional.adaptive_avg_pool2d(
             batch["mask"].float()[:, None], a.shape[-2:])[:, 0]
