@@ -192,10 +192,9 @@ print(
 # sparser (measured above): wherever at least 30 % of the channels are zero,
 # bottom-30 % is zero, so it is non-zero only where nearly every channel fires. On
 # this benchmark that is the bird's core, so bottom-30 % *of CAML's features* gives a
-# tighter map than the other two, not the background of the paper's figure: its boxes
-# are too small more often (lower CorLoc at IoU 0.3 and 0.5) and tight more often
-# (higher at 0.7), as the table below the figure shows (the three poolings scored over
-# 200 test images). Training *with* bottom-30 % (Table 6) is another matter: its maps
+# tighter map than the other two, not the background of the paper's figure: it scores
+# lower at IoU 0.3 and 0.5 and higher at 0.7, as the table below the figure shows (the
+# three poolings scored over 200 test images). Training *with* bottom-30 % (Table 6) is another matter: its maps
 # there are all zero. Top-70 % and average differ only by a constant at most pixels.
 # Red: ground truth; green: the CorLoc box.
 

@@ -453,7 +453,8 @@ print(
 #   peak constant, the headroom hardly matters: 0.05, 0.15, 0.3 and 0.5 gave
 #   CorLoc@0.5 of 40.4, 42.0, 41.4 and 36.8 with the rms distance (one-off runs, seed
 #   0, not rerun here); with the gradient through the peak, a headroom of 0.5 had
-#   flattened the maps altogether (CorLoc@0.5 0.0).
+#   flattened the maps altogether (CorLoc@0.5 0.0; an earlier one-off run with 2,000
+#   images and the rms distance).
 # * **The distance.** The L2 norm of Eq. 4, as written; `-p distance rms` runs the
 #   resolution-free reading compared above.
 # * **Views and losses.** `L_cls` is taken on the rotated view (the identity rotation
