@@ -60,30 +60,21 @@ warnings.filterwarnings("ignore")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from coloc import caml, caml_report
+from coloc import caml, report
 from coloc.data import collate_samples
-from coloc.run import seed_everything
+from coloc.evaluate import Evaluation, evaluate
+from coloc.reference import caml as reference
+from coloc.runs import Run, dataset_split
+from coloc.runtime import seed_everything, select_device
 
-config = caml.profile(
-    dataset,
-    data_root=data_root,
-    backbone=backbone,
-    pretrained=pretrained,
-    weights_path=weights_path,
-    image_size=image_size,
-    epochs=epochs,
-    batch_size=batch_size,
-    lr=lr,
-    device=device,
-    seed=seed,
-)
+config = caml.from_parameters(globals())
 seed_everything(config.seed, threads=2 if config.device == "cpu" else None)
 pd.set_option("display.max_colwidth", 80)
 # a k ratio that keeps one channel (k = max(1, floor(ratio * C))): max pooling
 MAX = 1e-4
 
 
-def train(label: str, **changes) -> caml.Run:
+def train(label: str, **changes) -> Run:
     """The run of ``config`` with ``changes`` (loaded if recorded)."""
     result = caml.run(config.replace(**changes), output_dir, force=force)
     print(
@@ -94,7 +85,7 @@ def train(label: str, **changes) -> caml.Run:
 
 ours = train("Ours (CAML, rotation)")
 base = caml.run(config.baseline(), output_dir, force=force)
-test_set = caml.dataset_split(config, "test")
+test_set = dataset_split(config, "test")
 settings = (
     "dataset",
     "backbone",
@@ -119,8 +110,8 @@ pd.DataFrame({"setting": settings, "value": [getattr(config, s) for s in setting
 
 # %% tags=[]
 features = train("L_caml on attended features", embedding="features")
-caml_report.corloc_beside(
-    "table4", {"features": features, "attention": ours}, match="embedding"
+report.corloc_beside(
+    reference.table("table4"), {"features": features, "attention": ours}, match="embedding"
 )
 
 # %% [markdown] tags=[]
@@ -134,8 +125,8 @@ caml_report.corloc_beside(
 # %% tags=[]
 positive_only = train("w/o neg pairs", pairs="positive")
 negative_only = train("w/o pos pairs", pairs="negative")
-caml_report.corloc_beside(
-    "table5",
+report.corloc_beside(
+    reference.table("table5"),
     {"positive": positive_only, "negative": negative_only, "both": ours},
     match="pairs",
 )
@@ -152,8 +143,8 @@ caml_report.corloc_beside(
 bottom30 = train("bottom-30 %", topk_ratio=0.3, topk_largest=False)
 max_pool = train("max (k = 1)", topk_ratio=MAX)
 average = train("average (k = C)", topk_ratio=1.0)
-caml_report.corloc_beside(
-    "table6",
+report.corloc_beside(
+    reference.table("table6"),
     {"bottom-30%": bottom30, "max": max_pool, "top-70%": ours, "average": average},
     match="pooling",
 )
@@ -169,7 +160,7 @@ caml_report.corloc_beside(
 # where its gradient is zero):
 
 # %% tags=[]
-sparsity = caml_report.zero_channel_share(ours.model(), test_set)
+sparsity = caml.report.zero_channel_share(ours.model(), test_set)
 print(
     f"{sparsity['zero channels per pixel (%)']:.0f} % of the channels are 0 at a pixel on "
     f"average; {sparsity['pixels with >= 30 % zero channels (%)']:.0f} % of the pixels "
@@ -202,10 +193,10 @@ print(
 shown = [0, 1, 2, 3, 4, 5]
 batch = collate_samples([test_set[i] for i in shown])
 poolings = {"average": (1.0, True), "top-70%": (0.7, True), "bottom-30%": (0.3, False)}
-maps = caml_report.pooled_maps(ours.model(), batch["image"], poolings)
-caml_report.figure_poolings(maps, batch)
+maps = caml.report.pooled_maps(ours.model(), batch["image"], poolings)
+caml.report.figure_poolings(maps, batch)
 plt.show()
-caml_report.pooling_corloc(ours.model(), test_set, poolings)
+caml.report.pooling_corloc(ours.model(), test_set, poolings)
 
 # %% [markdown] tags=[]
 # ## Supplement Figure 1: CorLoc against PTAP's k
@@ -225,7 +216,7 @@ for k in sorted(k_labels):
         without_caml[k] = train(
             f"- L_caml, k {k_labels[k]}", use_caml=False, topk_ratio=k
         )
-caml_report.figure_sweep(
+caml.report.figure_sweep(
     {"CAML (L_cls + L_caml)": with_caml, "baseline loss + PTAP (L_cls)": without_caml},
     "PTAP k (share of channels)",
     baseline=base,
@@ -251,16 +242,16 @@ pd.DataFrame(
 # with the plain channel mean of its last feature map at test time. No training.
 
 # %% tags=[]
-train_only = caml.evaluate(
+train_only = evaluate(
+    caml.average_pooling_maps,
     ours.model(),
     test_set,
     batch_size=config.batch_size,
-    device=caml.select_device(config.device),
+    device=select_device(config.device),
     max_box_acc=False,
-    test_pooling="average",
 )
-caml_report.corloc_beside(
-    "supp_table1", {True: ours, False: train_only}, match="ptap_test"
+report.corloc_beside(
+    reference.table("supp_table1"), {True: ours, False: train_only}, match="ptap_test"
 )
 
 # %% [markdown] tags=[]
@@ -272,8 +263,8 @@ caml_report.corloc_beside(
 
 # %% tags=[]
 channelwise = train("channel-wise top-k", selection="channel")
-caml_report.corloc_beside(
-    "supp_table2", {"channel": channelwise, "pixel": ours}, match="selection"
+report.corloc_beside(
+    reference.table("supp_table2"), {"channel": channelwise, "pixel": ours}, match="selection"
 )
 
 # %% [markdown] tags=[]
@@ -288,14 +279,14 @@ caml_report.corloc_beside(
 
 # %% tags=[]
 sweep = sorted({*thetas, config.theta_bg})
-caml_report.figure_background_masks(
+caml.report.figure_background_masks(
     ours.model(),
     collate_samples([test_set[i] for i in shown[:4]]),
     sweep,
     config.headroom,
 )
 plt.show()
-caml_report.background_share(ours.model(), test_set, sweep, config.headroom)
+caml.report.background_share(ours.model(), test_set, sweep, config.headroom)
 
 # %% [markdown] tags=[]
 # ## The peak as a constant: how the maps are normalized for Eq. 3
@@ -311,12 +302,12 @@ caml_report.background_share(ours.model(), test_set, sweep, config.headroom)
 
 # %% tags=[]
 peaked = train("gradient through the peak", peak_gradient=True)
-caml_report.background_share(
+caml.report.background_share(
     peaked.model(), test_set, [config.theta_bg], config.headroom
 )
 
 # %% tags=[]
-caml_report.run_summary(
+caml.report.run_summary(
     {
         "Baseline": base,
         "Ours (peak constant)": ours,
@@ -334,7 +325,7 @@ caml_report.run_summary(
 by_theta = {config.theta_bg: ours}
 for theta in thetas:
     by_theta[theta] = train(f"theta_bg {theta}", theta_bg=theta)
-caml_report.figure_sweep({"CAML": by_theta}, "theta_bg", metric="0.5", baseline=base)
+caml.report.figure_sweep({"CAML": by_theta}, "theta_bg", metric="0.5", baseline=base)
 plt.show()
 above = [
     t
@@ -358,10 +349,10 @@ print(
 
 
 # %% tags=[]
-def finding(claim: str, better: caml.Run | caml.Evaluation, worse) -> dict:
+def finding(claim: str, better: Run | Evaluation, worse) -> dict:
     """One paper finding: ``better`` should have the higher CorLoc mean."""
     high, low = (
-        (r.test if isinstance(r, caml.Run) else r).corloc["mean"]
+        (r.test if isinstance(r, Run) else r).corloc["mean"]
         for r in (better, worse)
     )
     return {
@@ -397,7 +388,7 @@ pd.DataFrame(
 # ## All runs of this chapter
 
 # %% tags=[]
-caml_report.run_summary(
+caml.report.run_summary(
     {
         "Ours": ours,
         "Baseline": base,

@@ -62,27 +62,16 @@ warnings.filterwarnings("ignore")
 import matplotlib.pyplot as plt
 import torch
 
-from coloc import caml, caml_report
-from coloc.reference import caml_table
-from coloc.run import seed_everything
+from coloc import caml, report
+from coloc.reference import caml as reference
+from coloc.runs import Run, dataset_split
+from coloc.runtime import seed_everything
 
-config = caml.profile(
-    dataset,
-    data_root=data_root,
-    backbone=backbone,
-    pretrained=pretrained,
-    weights_path=weights_path,
-    image_size=image_size,
-    epochs=epochs,
-    batch_size=batch_size,
-    lr=lr,
-    device=device,
-    seed=seed,
-)
+config = caml.from_parameters(globals())
 seed_everything(config.seed, threads=2 if config.device == "cpu" else None)
 METHODS = {"baseline": caml.CAMLConfig.baseline, "ours": lambda c: c}
 
-runs: dict[str, dict[str, caml.Run]] = {}
+runs: dict[str, dict[str, Run]] = {}
 for task in [*tasks, *combinations]:
     runs[task] = {}
     for method, changes in METHODS.items():
@@ -94,7 +83,7 @@ for task in [*tasks, *combinations]:
             f"{task:>18} {method:>8}: {result.directory.name}, trained in "
             f"{result.seconds['train']:.0f} s"
         )
-test_set = caml.dataset_split(config, "test")
+test_set = dataset_split(config, "test")
 
 # %% [markdown]
 # ## Table 7: six pretext tasks, baseline against CAML
@@ -103,10 +92,10 @@ test_set = caml.dataset_split(config, "test")
 # (for CUB when the dataset is the synthetic benchmark).
 
 # %%
-caml_report.pretext_table("table7", {t: runs[t] for t in tasks}, config.dataset)
+caml.report.pretext_table("table7", {t: runs[t] for t in tasks}, config.dataset)
 
 # %%
-caml_report.figure_pretext_gains({t: runs[t] for t in tasks})
+caml.report.figure_pretext_gains({t: runs[t] for t in tasks})
 plt.show()
 gains = {
     t: runs[t]["ours"].test.corloc["0.5"] - runs[t]["baseline"].test.corloc["0.5"]
@@ -119,7 +108,7 @@ print(
     + ", ".join(f"{t} {g:+.1f}" for t, g in gains.items())
 )
 spread = {m: [runs[t][m].test.corloc["0.5"] for t in tasks] for m in METHODS}
-published = caml_table("table7").frame()
+published = reference.table("table7").frame()
 published = published[published["dataset"] == "cub"]
 print(
     f"spread over tasks (max - min CorLoc@0.5): baseline "
@@ -137,7 +126,7 @@ print(
 # cross-entropies, as PsyNet does for its combined tasks.
 
 # %%
-caml_report.pretext_table(
+caml.report.pretext_table(
     "supp_table3", {t: runs[t] for t in combinations}, config.dataset
 )
 
@@ -153,7 +142,7 @@ caml_report.pretext_table(
 generator = torch.Generator().manual_seed(11)
 shown = torch.randperm(len(test_set), generator=generator)[:6].tolist()
 short = {"rotation+scale": "R+S", "scale+translation": "S+T"}
-caml_report.figure_maps(
+report.figure_maps(
     {short.get(t, t): runs[t]["ours"] for t in [*tasks, *combinations]},
     test_set,
     shown,
@@ -165,4 +154,4 @@ plt.show()
 # ## All runs of this chapter
 
 # %%
-caml_report.run_summary({f"{m} {t}": runs[t][m] for t in runs for m in METHODS})
+caml.report.run_summary({f"{m} {t}": runs[t][m] for t in runs for m in METHODS})

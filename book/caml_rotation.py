@@ -73,27 +73,14 @@ import pandas as pd
 import torch
 from numpy import where as np_where
 
-from coloc import caml, caml_report
-from coloc.run import seed_everything
+from coloc import caml, report
+from coloc.evaluate import evaluate
+from coloc.reference import caml as reference
+from coloc.runs import dataset_split, probe_split
+from coloc.runtime import seed_everything, select_device
 
 pd.set_option("display.max_colwidth", 60)
-config = caml.profile(
-    dataset,
-    data_root=data_root,
-    backbone=backbone,
-    pretrained=pretrained,
-    weights_path=weights_path,
-    image_size=image_size,
-    epochs=epochs,
-    train_samples=train_samples,
-    batch_size=batch_size,
-    lr=lr,
-    theta_bg=theta_bg,
-    topk_ratio=topk_ratio,
-    distance=distance,
-    device=device,
-    seed=seed,
-)
+config = caml.from_parameters(globals())
 seed_everything(config.seed, threads=2 if config.device == "cpu" else None)
 settings = (
     "dataset",
@@ -142,24 +129,24 @@ pd.DataFrame({"setting": settings, "value": [getattr(config, s) for s in setting
 
 # %%
 variants = {
-    "Baseline": dict(use_caml=False, pooling="caam"),
-    "CAML": dict(),
-    "- L_cls": dict(use_cls=False),
-    "- L_caml": dict(use_caml=False),
-    "- A_PTAP": dict(pooling="caam"),
+    "Baseline": config.baseline(),
+    "CAML": config,
+    "- L_cls": config.replace(use_cls=False),
+    "- L_caml": config.replace(use_caml=False),
+    "- A_PTAP": config.replace(pooling="caam"),
 }
 if not ablations:
     variants = {k: variants[k] for k in ("Baseline", "CAML")}
 runs = {}
-for label, changes in variants.items():
-    runs[label] = caml.run(config.replace(**changes), output_dir, force=force)
+for label, variant in variants.items():
+    runs[label] = caml.run(variant, output_dir, force=force)
     print(
         f"{label:>9}: {runs[label].directory.name}, trained in "
         f"{runs[label].seconds['train']:.0f} s"
     )
 base, ours = runs["Baseline"], runs["CAML"]
-test_set = caml.dataset_split(config, "test")
-caml_report.run_summary(runs)
+test_set = dataset_split(config, "test")
+caml.report.run_summary(runs)
 
 # %% [markdown]
 # ## Table 2: CorLoc@0.5 against the co-localization state of the art
@@ -173,7 +160,7 @@ caml_report.run_summary(runs)
 # only, corresponds to Table 7's rotation row, which the pretext chapter renders.
 
 # %%
-caml_report.table2(
+caml.report.table2(
     {"Baseline (PsyNet-style, rotation)": base, "CAML (rotation)": ours}, dataset
 )
 
@@ -185,7 +172,7 @@ caml_report.table2(
 # WSOL methods use class labels; CAML and our baseline use none.
 
 # %%
-caml_report.table1(
+caml.report.table1(
     {"Baseline (PsyNet-style, rotation)": base, "CAML (rotation)": ours}, dataset
 )
 
@@ -199,8 +186,8 @@ caml_report.table1(
 
 # %%
 why = "not run: ablations=False"
-caml_report.corloc_beside(
-    "table3",
+report.corloc_beside(
+    reference.table("table3"),
     {
         "Baseline": base,
         "Ours": ours,
@@ -222,12 +209,12 @@ caml_report.corloc_beside(
 
 # %%
 print(
-    caml_report.ranking_sentence(
+    report.ranking_sentence(
         runs if ablations else {"Baseline": base, "CAML": ours}
     )
 )
-print(caml_report.verdict(base, ours))
-print(caml_report.verdict(base, ours, metric="mean"))
+print(report.verdict(base, ours, name="CAML"))
+print(report.verdict(base, ours, metric="mean", name="CAML"))
 delta = ours.test.max_box_acc_v2["mean"] - base.test.max_box_acc_v2["mean"]
 print(
     f"MaxBoxAccV2 mean: baseline {base.test.max_box_acc_v2['mean']:.1f} %, "
@@ -245,13 +232,15 @@ print(
 
 # %%
 init = caml.build_model(config.baseline(), output_dir)
-init_eval = caml.evaluate(
+init_eval = evaluate(
+    caml.score_maps,
     init,
     test_set,
     batch_size=config.batch_size,
-    device=caml.select_device(config.device),
+    device=select_device(config.device),
 )
-stats = caml_report.map_statistics(
+stats = report.map_statistics(
+    caml.score_maps,
     {
         "stand-in weights, no rotation training": init,
         "Baseline": base.model(),
@@ -268,7 +257,7 @@ stats.insert(
         round(ours.test.corloc["0.5"], 2),
     ],
 )
-print(caml_report.smearing_sentence(stats))
+print(caml.report.smearing_sentence(stats))
 stats
 
 # %% [markdown]
@@ -305,9 +294,9 @@ if ablations:
         f"CAML, distance={config.distance}": ours,
         f"CAML, distance={other}": runs[f"CAML, distance={other}"],
     }
-    caml_report.figure_hinge(readings)
+    caml.report.figure_hinge(readings)
     plt.show()
-    display(caml_report.run_summary({"Baseline": base, **readings}))  # noqa: F821
+    display(caml.report.run_summary({"Baseline": base, **readings}))  # noqa: F821
 else:
     print("not run: ablations=False")
 
@@ -324,7 +313,7 @@ hit = int(ours.test.indices[(ours.test.ious >= 0.5).argmax()])  # first image CA
 labels = torch.tensor([1, 2, 3])  # 90, 180 and 270 degrees
 images = torch.stack([test_set[hit + i]["image"] for i in range(3)])
 example = caml.explain(ours.model(), images, labels, ours.config)
-caml_report.figure_framework(example, i=0)
+caml.report.figure_framework(example, i=0)
 plt.show()
 
 # %% [markdown]
@@ -337,7 +326,7 @@ plt.show()
 
 # %%
 distances = caml.triplet_distances(example, ours.config)
-caml_report.figure_pipeline(
+caml.report.figure_pipeline(
     example,
     i=0,
     distances={
@@ -354,7 +343,7 @@ plt.show()
 # CorLoc box (largest contour above 0.2 of the maximum).
 
 # %%
-caml_report.figure_maps({"Baseline": base, "CAML": ours}, test_set, [0, 1, 2, 3])
+report.figure_maps({"Baseline": base, "CAML": ours}, test_set, [0, 1, 2, 3])
 plt.show()
 
 # %% [markdown]
@@ -366,10 +355,10 @@ plt.show()
 # changes" while CAML's maps grow to the object's extent.
 
 # %%
-caml_report.figure_losses({"Baseline": base, "CAML": ours})
+report.figure_losses({"Baseline": base, "CAML": ours}, terms=("cls", "caml"))
 plt.show()
-probe_set = caml.probe_split(config)
-caml_report.figure_maps_over_training({"Baseline": base, "CAML": ours}, probe_set)
+probe_set = probe_split(config)
+report.figure_maps_over_training({"Baseline": base, "CAML": ours}, probe_set)
 plt.show()
 
 # %% [markdown]
@@ -394,7 +383,7 @@ plt.show()
 # longer schedule.
 
 # %%
-caml_report.figure_validation({"Baseline": base, "CAML": ours})
+report.figure_validation({"Baseline": base, "CAML": ours})
 plt.show()
 
 # %% [markdown]
@@ -405,7 +394,7 @@ plt.show()
 # %%
 generator = torch.Generator().manual_seed(7)
 shown = torch.randperm(len(test_set), generator=generator)[:8].tolist()
-caml_report.figure_maps({"Baseline": base, "CAML": ours}, test_set, shown, size=1.6)
+report.figure_maps({"Baseline": base, "CAML": ours}, test_set, shown, size=1.6)
 plt.show()
 
 # %% [markdown]
@@ -417,10 +406,10 @@ plt.show()
 # distractor or on the ground) or are too large (area ratio > 1).
 
 # %%
-worst = caml_report.worst_cases(ours, k=8)
-caml_report.figure_maps({"CAML": ours}, test_set, worst.tolist(), size=1.6)
+worst = report.worst_cases(ours, k=8)
+report.figure_maps({"CAML": ours}, test_set, worst.tolist(), size=1.6)
 plt.show()
-ratios = caml_report.box_size_ratio(ours, test_set, worst)
+ratios = report.box_size_ratio(ours, test_set, worst)
 worst_ious = ours.test.ious[
     [int(np_where(ours.test.indices == i)[0][0]) for i in worst]
 ]

@@ -54,18 +54,18 @@ warnings.filterwarnings("ignore")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from coloc import caml_report
-from coloc.run import seed_everything
+from coloc import caml
+from coloc.runtime import seed_everything
 
 pd.set_option("display.max_colwidth", 120)
 if isinstance(datasets, str):  # papermill: -p datasets synthetic,cub
     datasets = datasets.split(",")
 seed_everything(seed, threads=2)  # synthetic runs trained here match the chapters'
-configs = caml_report.summary_configs(
-    datasets, caml_report.TABLE7_PRETEXTS, seed=seed, epochs=epochs
+configs = caml.summary.summary_configs(
+    datasets, caml.summary.TABLE7_PRETEXTS, seed=seed, epochs=epochs
 )
-cells = caml_report.collect_summary(configs, output_dir)
-caml_report.summary_status(cells)
+cells = caml.summary.collect_summary(configs, output_dir)
+caml.summary.summary_status(cells)
 
 # %% [markdown]
 # ## Table 2: CorLoc@0.5 against the co-localization state of the art
@@ -82,7 +82,7 @@ caml_report.summary_status(cells)
 # Table 7's rotation row below.
 
 # %%
-caml_report.summary_table2(cells)
+caml.summary.summary_table2(cells)
 
 # %% [markdown]
 # ## Table 7: six pretext tasks, baseline vs. CAML
@@ -93,7 +93,7 @@ caml_report.summary_table2(cells)
 # task.
 
 # %%
-caml_report.summary_table7(cells)
+caml.summary.summary_table7(cells)
 
 # %% [markdown]
 # ## CAML's gain over the baseline, published beside measured
@@ -105,7 +105,7 @@ caml_report.summary_table7(cells)
 # synthetic and published bars are not comparable; their signs are.
 
 # %%
-caml_report.figure_summary_gains(cells)
+caml.summary.figure_summary_gains(cells)
 plt.show()
 
 # %% [markdown]
@@ -117,7 +117,7 @@ plt.show()
 
 # %%
 for dataset in datasets:
-    print(caml_report.direction_sentence(cells, dataset))
+    print(caml.summary.direction_sentence(cells, dataset))
 
 # %% [markdown]
 # ## Filling in the empty cells
@@ -131,7 +131,7 @@ for dataset in datasets:
 # days.
 
 # %%
-missing = caml_report.missing_runs(cells)
+missing = caml.summary.missing_runs(cells)
 missing if len(missing) else print("every cell of the summary has a recorded run")
 
 # %% [markdown]
@@ -145,5 +145,5 @@ missing if len(missing) else print("every cell of the summary has a recorded run
 # on what has been run on the machine that built the page.
 
 # %% tags=["nbval-ignore-output"]
-others = caml_report.other_runs(cells, output_dir, seed=seed, epochs=epochs)
+others = caml.summary.other_runs(cells, output_dir, seed=seed, epochs=epochs)
 others if len(others) else print("no other runs recorded")

@@ -47,16 +47,13 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
-from dataclasses import asdict
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from coloc import caml
-from coloc.cam import CAMClassifier, cam_step, mass_inside
+from coloc import cam, caml
+from coloc.cam import CAMClassifier, mass_inside
 from coloc.data import DATASETS, check, collate_samples, load
 from coloc.data.synthetic import FAMILIES, VARIANTS, SyntheticDataset
 from coloc.models import build_backbone
@@ -66,13 +63,12 @@ from coloc.pretrain import (
     families_except,
     synthetic_pretrained_backbone,
 )
-from coloc.run import Timer, config_hash, results_root, seed_everything
-from coloc.train import TrainConfig, fit
+from coloc.maps import upsample_maps
+from coloc.runtime import Timer, results_root, seed_everything
 
 if dataset != "synthetic":
     raise ValueError(f"this chapter presents the synthetic benchmark; got {dataset!r}")
 seed_everything(seed, threads=2)
-results = Path(results_root(output_dir)) / "datasets"
 timer = Timer()
 
 
@@ -318,7 +314,7 @@ def density_ratio(measure: dict[str, float]) -> float:
 
 
 with timer("backbone pretraining (cached, shared with the CAML chapter)"):
-    pretrained = synthetic_pretrained_backbone(
+    synthetic_pretrained_backbone(
         PretrainConfig(
             image_size=evidence_image_size, families=families_except("bird")
         ),
@@ -331,40 +327,12 @@ lr_drop = max(1, epochs - 3)  # the learning rate is x0.1 after this epoch
 
 def cam_run(context_bias: float) -> CAMClassifier:
     """Fine-tune (or load) the fine-grained CAM classifier of one context-bias setting."""
+    config = cam.profile("synthetic", image_size=evidence_image_size,
+                         train_samples=train_samples, epochs=epochs,
+                         batch_size=batch_size, lr=lr, milestones=(lr_drop,), seed=seed,
+                         context_bias=context_bias)
     with timer(f"CAM, context_bias {context_bias}"):
-        train = SyntheticDataset(
-            "train",
-            evidence_image_size,
-            num_samples=train_samples,
-            seed=seed,
-            context_bias=context_bias,
-        )
-        config = TrainConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            milestones=(lr_drop,),
-            seed=seed,
-            extra={
-                "context_bias": context_bias,
-                "samples": train_samples,
-                "image_size": evidence_image_size,
-                "backbone": "small_cnn",
-                "weights": pretrained.parent.name,
-            },
-        )
-        torch.manual_seed(seed)
-        model = CAMClassifier(
-            build_backbone("small_cnn", weights_path=pretrained), train.num_classes
-        )
-        fit(
-            model,
-            caml.InMemory(train),
-            cam_step,
-            config,
-            results / f"cam-bias{context_bias}-{config_hash(asdict(config))}",
-        )
-    return model
+        return cam.run(config, output_dir).model()
 
 
 def cam_test(
@@ -377,7 +345,7 @@ def cam_test(
     batch = collate_samples([test[i] for i in range(n)])
     with torch.no_grad():
         output = model(batch["image"])
-        maps = caml.upsample_maps(
+        maps = upsample_maps(
             model.cam(output["features"], batch["label"]), evidence_image_size
         )
     return batch, output["logits"], maps
@@ -431,7 +399,7 @@ batch = collate_samples([test[i] for i in range(len(test))])
 stride = build_backbone("small_cnn").stride
 for name, region in (("object", batch["mask"] == 1), ("part", batch["part_mask"])):
     pooled = torch.nn.functional.avg_pool2d(region[:, None].float(), stride)[:, 0]
-    maps = caml.upsample_maps(pooled, evidence_image_size)
+    maps = upsample_maps(pooled, evidence_image_size)
     measured[f"reference: {name} mask at CAM resolution"] = shares(maps, batch)
 part_pixels = batch["part_mask"].flatten(1).sum(1).double().median().item()
 print(
@@ -443,12 +411,10 @@ print(
 # so it is trained once and shared through `results/`).
 
 # %% tags=[]
-baseline = caml.run(
-    caml.profile("synthetic", use_caml=False, pooling="caam", seed=seed), output_dir
-)
+baseline = caml.run(caml.profile("synthetic", seed=seed).baseline(), output_dir)
 test = SyntheticDataset("test", baseline.config.image_size, num_samples=500, seed=seed)
 batch = collate_samples([test[i] for i in range(len(test))])
-maps = caml.attention_maps(baseline.model(), batch["image"])
+maps = baseline.score_maps(batch)
 measured["rotation baseline (channel average)"] = shares(maps, batch)
 
 # %% [markdown] tags=[]

@@ -66,7 +66,7 @@ from coloc.metrics import (
     max_box_acc,
 )
 from coloc.plots import grid, show_map
-from coloc.run import seed_everything
+from coloc.runtime import seed_everything
 
 seed_everything(seed, threads=2)
 if dataset != "synthetic":

@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from coloc.data import load
+from coloc.data.memory import InMemory
 from coloc.data.synthetic import CLASSES_PER_FAMILY, FAMILIES
 from coloc.models import build_backbone
-from coloc.run import config_hash, read_results, write_results
+from coloc.runtime import config_hash, read_results, write_results
 from coloc.train import TrainConfig, fit
 
 
@@ -99,8 +100,6 @@ def synthetic_pretrained_backbone(
     weights_path=path)``. Deterministic given ``config`` (the model is seeded before it
     is built; :func:`coloc.train.fit` seeds every epoch).
     """
-    from coloc.caml import InMemory  # the same in-memory cache as the chapters' runs
-
     directory = config.directory(output_dir)
     weights = directory / "backbone.pt"
     results = directory / "results.json"

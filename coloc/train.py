@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from coloc.data.common import collate_samples
-from coloc.run import atomic_write_bytes, config_hash, progress
+from coloc.runtime import atomic_write_bytes, config_hash, progress
 
 StepFn = Callable[[nn.Module, dict], Mapping[str, torch.Tensor]]
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
@@ -67,8 +67,11 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.select != "last" and not self.select.startswith("val:"):
             raise ValueError(f"select must be 'last' or 'val:<metric>', got {self.select!r}")
 
@@ -97,7 +100,9 @@ def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(epoch_seed)
 
 
-def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
+def to_device(batch: dict, device: torch.device, channels_last: bool = False) -> dict:
+    """The batch with its tensors on ``device`` (images channels-last if asked); other
+    entries (e.g. the per-image box lists) as they are."""
     moved = {}
     for key, value in batch.items():
         if isinstance(value, torch.Tensor):
@@ -178,7 +183,7 @@ def fit(
         started = time.perf_counter()
         bar = progress(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
         for batch in bar:
-            batch = _to_device(batch, device, config.channels_last and device.type == "cuda")
+            batch = to_device(batch, device, config.channels_last and device.type == "cuda")
             autocast = (torch.autocast("cuda", dtype=amp_dtype) if use_amp
                         else contextlib.nullcontext())
             with autocast:

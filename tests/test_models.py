@@ -1,4 +1,4 @@
-"""Backbones (shapes, weights files, offline errors) and the pretext network."""
+"""Backbones (shapes, weights files, offline errors)."""
 
 from urllib.error import URLError
 
@@ -7,12 +7,10 @@ import torch
 
 from coloc.models import (
     BACKBONES,
-    PretextNet,
     PsyNetVGG16,
     WeightsUnavailableError,
     build_backbone,
 )
-from coloc.ptap import CAAM, PTAP
 
 
 @pytest.mark.parametrize(
@@ -110,20 +108,3 @@ def test_a_file_of_another_network_is_rejected(tmp_path):
     torch.save({"conv.weight": torch.zeros(1)}, path)
     with pytest.raises(ValueError, match="missing keys"):
         build_backbone("small_cnn", weights_path=path)
-
-
-def test_pretext_net_returns_what_the_losses_read():
-    net = PretextNet(build_backbone("small_cnn"), {"rotation": 4, "scale": 3}, PTAP(256))
-    out = net(torch.randn(2, 3, 64, 64))
-    assert out["features"].shape == out["weighted"].shape == (2, 256, 8, 8)
-    assert out["attention"].shape == (2, 8, 8) and (out["attention"] >= 0).all()
-    assert {k: v.shape for k, v in out["logits"].items()} == {
-        "rotation": (2, 4),
-        "scale": (2, 3),
-    }
-    baseline = PretextNet(build_backbone("small_cnn"), {"rotation": 4}, CAAM())
-    out = baseline(torch.randn(2, 3, 64, 64))
-    assert out["weighted"] is out["features"]
-    assert torch.allclose(out["attention"], out["features"].mean(dim=1))
-    with pytest.raises(ValueError, match="head"):
-        PretextNet(build_backbone("small_cnn"), {}, CAAM())

@@ -1,4 +1,5 @@
-"""Backbones with access to the last feature map, and the pretext-task network."""
+"""Backbones with access to the last feature map, shared by every paper (a paper's own
+network, e.g. CAML's pretext network, is in its folder)."""
 
 from coloc.models.backbones import (
     BACKBONES,
@@ -8,12 +9,9 @@ from coloc.models.backbones import (
     WeightsUnavailableError,
     build_backbone,
 )
-from coloc.models.pretext import PretextNet, PretextOutput
 
 __all__ = [
     "BACKBONES",
-    "PretextNet",
-    "PretextOutput",
     "PsyNetVGG16",
     "ResNet50",
     "SmallCNN",

@@ -7,6 +7,7 @@ and one folder per paper, and must not move unless the package version does.
 """
 
 from coloc import caml
+from coloc.runs import run_directory
 
 PINNED = {
     "caml/synthetic/caml-rotation-030961252153": caml.profile("synthetic"),
@@ -22,7 +23,7 @@ PINNED = {
 
 def test_run_folders_keep_their_names(tmp_path):
     for expected, config in PINNED.items():
-        assert caml.run_directory(config, tmp_path) == tmp_path / expected
+        assert run_directory(config, tmp_path) == tmp_path / expected
 
 
 def test_identity_keeps_its_keys():

@@ -1,17 +1,19 @@
-"""Tables and measurements of the CAML ablation and pretext chapters (coloc/caml_report.py,
-section "ablations"), on recorded stand-in runs and on stub models with known maps."""
+"""Tables and measurements of the CAML ablation and pretext chapters (coloc/caml/report.py,
+and the shared coloc/report.py), on recorded stand-in runs and on stub models with known maps."""
 
 import pytest
 import torch
 from torch import nn
 
 from coloc import caml
-from coloc import caml_report as report
-from coloc.caml import Evaluation, upsample_maps
+from coloc import report as kit
+from coloc.caml import report
+from coloc.caml.ptap import normalize_attention
 from coloc.data import load
-from coloc.ptap import normalize_attention
-from coloc.reference import caml_table
-from tests.test_caml_report import record
+from coloc.evaluate import Evaluation
+from coloc.maps import upsample_maps
+from coloc.reference import caml as reference
+from tests.caml.test_summary import record
 
 
 class FixedMaps(nn.Module):
@@ -48,7 +50,7 @@ def test_pretext_table_puts_measured_beside_published_and_says_not_run(tmp_path)
     assert row[("measured (synthetic)", "baseline")] == 20.0
     assert row[("measured (synthetic)", "CAML")] == 31.5
     assert row[("measured (synthetic)", "gain")] == 11.5
-    published = caml_table("table7").row(task="rotation", dataset="cub")
+    published = reference.table("table7").row(task="rotation", dataset="cub")
     assert row[("published (cub)", "CAML")] == published["ours"]
     scale = table[table[("", "task")] == "scale"].iloc[0]
     assert scale[("measured (synthetic)", "CAML")] == "not run"
@@ -61,7 +63,8 @@ def test_corloc_beside_accepts_an_evaluation_of_a_trained_model():
                             boxes=torch.zeros(1, 4, dtype=torch.int64).numpy(),
                             indices=torch.zeros(1, dtype=torch.int64).numpy(), rule="raw",
                             threshold=0.2)
-    table = report.corloc_beside("supp_table1", {False: evaluation}, match="ptap_test")
+    table = kit.corloc_beside(reference.table("supp_table1"), {False: evaluation},
+                              match="ptap_test")
     measured = [c for c in table.columns if c[0].startswith("measured")]
     assert list(table.loc[0, measured]) == [50.0, 25.0, 5.0, 26.67]
     assert set(table.loc[1, measured]) == {"not run"}

@@ -4,10 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from coloc.losses import CAMLLoss, background_mask, caml_loss, pretext_cls_loss
-from coloc.models import PretextNet, build_backbone
-from coloc.ptap import PTAP, normalize_attention
-from coloc.transforms import Rotation, build_transform
+from coloc.caml.losses import CAMLLoss, background_mask, caml_loss, pretext_cls_loss
+from coloc.caml.model import PretextNet
+from coloc.caml.pretext import Rotation, build_transform
+from coloc.caml.ptap import PTAP, normalize_attention
+from coloc.models import build_backbone
 
 PEAK = 1 / 1.05  # a map's maximum after normalize_attention (headroom 0.05)
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from coloc.ptap import (
+from coloc.caml.ptap import (
     CAAM,
     ECA,
     PTAP,

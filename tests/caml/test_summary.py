@@ -1,4 +1,4 @@
-"""Summary tables of the CAML chapters (coloc/caml_report.py, section "summary"): built
+"""Summary tables of the CAML chapters (coloc/caml/summary.py): built
 from tiny synthetic runs trained into a temporary folder and from recorded stand-ins of
 real-data runs (a results file written as a GPU run would write it); and the rotation
 chapter's validation figure, drawn from recorded curves."""
@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 
 import coloc.caml as caml
-from coloc import caml_report as report
-from coloc.caml import Evaluation
-from coloc.run import write_results
+from coloc import report as kit
+from coloc import runs
+from coloc.caml import summary as report
+from coloc.evaluate import Evaluation
+from coloc.runs import RESULTS_FILE, run_directory
+from coloc.runtime import write_results
 
 TINY = dict(image_size=32, train_samples=8, val_samples=4, test_samples=4, epochs=1,
             batch_size=4, pretrained=False)
@@ -25,8 +28,8 @@ def record(config: caml.CAMLConfig, root, corloc_05: float) -> None:
     test = Evaluation(corloc=corloc, max_box_acc_v2=None, ious=np.zeros(2),
                       boxes=np.zeros((2, 4), dtype=np.int64), indices=np.arange(2),
                       rule="raw", threshold=0.2)
-    directory = caml.run_directory(config, root)
-    write_results(directory / caml.RESULTS_FILE, config.identity(),
+    directory = run_directory(config, root)
+    write_results(directory / RESULTS_FILE, config.identity(),
                   {"test": test.to_dict(), "selected_epoch": 0, "select": "last"})
     (directory / "checkpoint.pt").write_bytes(b"")
 
@@ -58,9 +61,9 @@ def test_synthetic_cells_are_trained_real_ones_only_looked_up(summary, monkeypat
                for m in report.SUMMARY_METHODS)
     assert cells["cub", "rotation", "CAML"].corloc == pytest.approx(81.234)
     assert cells["cub", "rotation", "Baseline"].run is None
-    assert cells["cub", "hflip", "CAML"].value == report.NOT_RUN
+    assert cells["cub", "hflip", "CAML"].value == kit.NOT_RUN
 
-    monkeypatch.setattr(caml, "fit", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(runs, "fit", lambda *a, **k: pytest.fail("trained again"))
     again = report.collect_summary(configs, root)  # recorded synthetic runs are loaded
     assert {k: c.value for k, c in again.items()} == {k: c.value for k, c in cells.items()}
 
@@ -69,16 +72,16 @@ def test_table2_sets_each_runs_number_in_its_dataset_column(summary):
     _, _, cells = summary
     table = report.summary_table2(cells)
     assert list(table.columns) == ["source", "backbone", "method", "synthetic", "cub"]
-    published = table[table.source != report.MEASURED]
+    published = table[table.source != kit.MEASURED]
     assert len(published) == 8 and set(published.synthetic) == {"-"}
     assert published.set_index(["backbone", "method"]).loc[("VGG16", "PsyNet"), "cub"] == "83.78"
-    measured = table[table.source == report.MEASURED].set_index("method")
+    measured = table[table.source == kit.MEASURED].set_index("method")
     for method, label in (("Baseline", "Baseline (PsyNet-style, rotation)"),
                           ("CAML", "CAML (rotation)")):
         run = cells["synthetic", "rotation", method].run
         assert measured.loc[label, "synthetic"] == f"{run.test.corloc['0.5']:.2f}"
     assert measured.loc["CAML (rotation)", "cub"] == "81.23"
-    assert measured.loc["Baseline (PsyNet-style, rotation)", "cub"] == report.NOT_RUN
+    assert measured.loc["Baseline (PsyNet-style, rotation)", "cub"] == kit.NOT_RUN
     assert set(measured.backbone) == {"small_cnn (synthetic); vgg16_psynet (cub)"}
 
 
@@ -91,7 +94,7 @@ def test_table7_sets_measured_beside_published_per_pretext_task(summary):
     assert table.loc[("rotation", "CAML"), ("cub", "published")] == "83.65"
     assert table.loc[("hflip", "Baseline"), ("cub", "published")] == "73.76"
     assert table.loc[("rotation", "CAML"), ("cub", "measured")] == "81.23"
-    assert table.loc[("hflip", "CAML"), ("cub", "measured")] == report.NOT_RUN
+    assert table.loc[("hflip", "CAML"), ("cub", "measured")] == kit.NOT_RUN
     run = cells["synthetic", "hflip", "Baseline"].run
     assert table.loc[("hflip", "Baseline"), ("synthetic", "measured")] == \
         f"{run.test.corloc['0.5']:.2f}"
@@ -160,7 +163,7 @@ def test_figure_and_sentence_are_computed_from_the_cells(summary):
 def test_figure_validation_draws_each_runs_metric_per_epoch():
     runs = {name: SimpleNamespace(curves={"val": [{"corloc@0.5": v} for v in values]})
             for name, values in (("Baseline", [20.0, 22.5]), ("CAML", [40.0, 55.0]))}
-    fig = report.figure_validation(runs)
+    fig = kit.figure_validation(runs)
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["Baseline", "CAML"]
     assert list(lines[1].get_xdata()) == [1, 2]

@@ -1,17 +1,14 @@
-"""CAML wiring: profiles, steps, maps, evaluation and run reuse (coloc/caml.py)."""
+"""CAML wiring: profiles, steps, maps and run reuse (coloc/caml/config.py, method.py)."""
 
-import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import coloc.caml as caml
+from coloc import runs
 from coloc.caml import (
     CPU_PROFILE,
     CAMLConfig,
-    Evaluation,
     attention_maps,
-    evaluate,
     make_step,
     profile,
     run,
@@ -122,39 +119,7 @@ def test_caml_step_forwards_both_views_and_rms_keeps_the_hinge_open(batch):
     assert losses["hinge_active"] == 1.0  # rms distances stay below the margin of 1
 
 
-# ----------------------------------------------------------------------------- maps, evaluation
-
-
-class ChannelZero(nn.Module):
-    """A stand-in network whose attention is the image's first channel."""
-
-    def forward(self, images):
-        return {"attention": images[:, 0], "features": images}
-
-
-def square_sample(index, at, size=32):
-    image = torch.zeros(3, size, size)
-    x, y = at
-    image[0, y : y + 8, x : x + 8] = 1.0
-    box = torch.tensor([[8.0, 8.0, 15.0, 15.0]])  # the GT square is always at (8, 8)
-    return {"image": image, "label": 0, "family": "toy", "boxes": box,
-            "mask": torch.zeros(size, size, dtype=torch.uint8),
-            "part_mask": torch.zeros(size, size, dtype=torch.bool), "index": index}
-
-
-def test_evaluation_of_a_hand_made_case_gives_the_known_corloc():
-    # two maps on the GT square, one shifted by 3 px, one far away. The protocol's box is
-    # (x, y, x + w, y + h): one pixel wider than the square, so IoU 64/81 on the square
-    # and 40/105 for the shifted one.
-    dataset = [square_sample(0, (8, 8)), square_sample(1, (8, 8)), square_sample(2, (11, 8)),
-               square_sample(3, (20, 20))]
-    result = evaluate(ChannelZero(), dataset, batch_size=3, max_box_acc=True)
-    assert result.corloc == {"0.3": 75.0, "0.5": 50.0, "0.7": 50.0, "mean": pytest.approx(175 / 3)}
-    np.testing.assert_allclose(result.ious, [64 / 81, 64 / 81, 40 / 105, 0.0])
-    assert result.boxes[0].tolist() == [8, 8, 16, 16] and result.indices.tolist() == [0, 1, 2, 3]
-    assert result.max_box_acc_v2["0.5"] == 50.0 and result.rule == "raw"
-    again = Evaluation.from_dict(result.to_dict())
-    assert again.corloc == result.corloc and np.array_equal(again.boxes, result.boxes)
+# ----------------------------------------------------------------------------- maps
 
 
 def test_attention_maps_are_upsampled_and_min_max_normalized():
@@ -178,8 +143,8 @@ def test_a_recorded_run_loads_force_retrains_and_other_configs_differ(tmp_path, 
     trained_maps = attention_maps(first.model(), torch.zeros(1, 3, 32, 32) + 0.5)
 
     calls = []
-    real_fit = caml.fit
-    monkeypatch.setattr(caml, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    real_fit = runs.fit
+    monkeypatch.setattr(runs, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
     again = run(config, tmp_path)
     assert calls == [] and again.record == first.record
     assert torch.equal(attention_maps(again.model(), torch.zeros(1, 3, 32, 32) + 0.5),

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from coloc.transforms import PST, TRANSFORMS, Compose, Rotation, Translation, build_transform
+from coloc.caml.pretext import PST, TRANSFORMS, Compose, Rotation, Translation, build_transform
 
 ALL = (*TRANSFORMS, "rotation+scale", "scale+translation")
 EXACT = ("rotation", "hflip", "vflip", "pst")  # no interpolation on even sizes

@@ -1,7 +1,7 @@
 """CAML's objective: contrastive attention map loss plus pretext classification (CAML Sec. 3.2-3.3).
 
 With ``A_ori`` and ``A_trans`` the attention maps of an image and of its transformed view
-(``T``, a :mod:`coloc.transforms` transform with one label per image):
+(``T``, a :mod:`coloc.caml.pretext` transform with one label per image):
 
 - CAML Eq. 3: background mask ``M_bg = 1[(1 - A) > theta_bg * min(1 - A)]`` and
   background maps ``A_ori2bg = A_ori * M_bg(A_ori)``, ``A_trans2bg = A_trans * M_bg(A_trans)``;
@@ -14,7 +14,7 @@ With ``A_ori`` and ``A_trans`` the attention maps of an image and of its transfo
 - CAML Eq. 5-6: ``L_total = L_cls + L_caml`` (no weight in the paper, so lambda = 1),
   ``L_cls`` the cross-entropy of the pretext labels.
 
-Maps are first divided by their maximum times 1.05 (:func:`coloc.ptap.normalize_attention`,
+Maps are first divided by their maximum times 1.05 (:func:`coloc.caml.ptap.normalize_attention`,
 ``headroom = 0.05``): a map scaled into [0, 1] has ``max A = 1``, so ``min(1 - A) = 0``
 and Eq. 3 would ignore ``theta_bg``; with the headroom ``M_bg`` is
 ``A < (1 - (theta_bg - 1) * 0.05) * max A`` (93.5 % of the peak at 2.3), and a lower
@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from coloc.ptap import normalize_attention
-from coloc.transforms import PretextTransform
+from coloc.caml.pretext import PretextTransform
+from coloc.caml.ptap import normalize_attention
 
 PAIRS = ("both", "positive", "negative")
 EMBEDDINGS = ("attention", "features")
@@ -53,7 +53,7 @@ def _check_options(pairs: str, embedding: str, distance: str = "l2") -> None:
 def background_mask(attention: Tensor, theta_bg: float = 2.3) -> Tensor:
     """CAML Eq. 3: ``M_bg = 1[(1 - A) > theta_bg * min(1 - A)]``, the minimum per image.
 
-    ``attention`` ``[B, h, w]`` normalized by :func:`coloc.ptap.normalize_attention`
+    ``attention`` ``[B, h, w]`` normalized by :func:`coloc.caml.ptap.normalize_attention`
     (values in ``[0, 1/(1 + headroom)]``); returns bool ``[B, h, w]``. With that
     normalization the mask is ``A < (1 - (theta_bg - 1) * headroom) * max(A)``: lower
     ``theta_bg`` puts more of the object into the mask (CAML Fig. 6); 2.3 is the paper's
@@ -129,7 +129,7 @@ def caml_loss(
         embedding: ``"attention"`` (Eq. 4) or ``"features"`` (Table 4: every map ``X`` is
             replaced by the attended features ``X * F_w`` and compared over ``C x h x w``).
         headroom, peak_gradient: attention normalization, see
-            :func:`coloc.ptap.normalize_attention`.
+            :func:`coloc.caml.ptap.normalize_attention`.
         distance: ``d`` of Eq. 4, ``"l2"`` (the literal reading) or ``"rms"`` (L2 over the
             square root of the number of entries; see :func:`map_distance`).
         stats: if a dict is given, it receives detached diagnostics over both triplets

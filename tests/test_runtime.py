@@ -1,4 +1,4 @@
-"""Tests for coloc.run: seeding, device selection, atomic results writer."""
+"""Tests for coloc.runtime: seeding, device selection, atomic results writer."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from coloc import __version__
-from coloc.run import (
+from coloc.runtime import (
     Timer,
     atomic_write_bytes,
     config_hash,

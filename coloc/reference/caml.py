@@ -1,8 +1,4 @@
-"""Published numbers, as data, each citing the table it comes from.
-
-The book sets measured rows beside these; nothing here is ever written into a measured
-column. Numbers are percentages as printed in the papers; ``None`` is a dash ("-").
-Later chapters add their papers' tables here.
+"""CAML's published numbers, as data (:class:`coloc.reference.Table`), by key: ``table(key)``.
 
 CAML: Ki, Uh, Choe, Byun, "Contrastive Attention Maps for Self-supervised
 Co-localization", ICCV 2021 (main paper Tables 1-7) and its supplementary material
@@ -22,50 +18,13 @@ Cross-references visible in the numbers themselves (stated, not corrected):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
+from coloc.reference import CORLOC_COLUMNS, Table, corloc_rows
 
 CAML_PAPER = "CAML (Ki et al., ICCV 2021)"
 CAML_SUPPLEMENT = "CAML supplement (Ki et al., ICCV 2021)"
-CORLOC_COLUMNS = ("0.3", "0.5", "0.7", "mean")
 DATASET_COLUMNS = ("cub", "cars", "aircraft", "dogs")
-
-
-@dataclass(frozen=True)
-class Table:
-    """One published table: where it is from, what it measures, its rows.
-
-    ``rows`` are mappings from column name to value: descriptive columns (method,
-    backbone, switches) and numeric columns (``value_columns``, percentages or None).
-    """
-
-    key: str
-    source: str  # "CAML (Ki et al., ICCV 2021), Table 3"
-    caption: str
-    metric: str
-    value_columns: tuple[str, ...]
-    rows: tuple[Mapping[str, Any], ...]
-    note: str = ""
-
-    def frame(self) -> pd.DataFrame:
-        """The rows as a DataFrame (descriptive columns first)."""
-        frame = pd.DataFrame([dict(row) for row in self.rows])
-        described = [c for c in frame.columns if c not in self.value_columns]
-        return frame[described + [c for c in self.value_columns if c in frame.columns]]
-
-    def row(self, **match: Any) -> Mapping[str, Any]:
-        """The one row whose descriptive columns equal ``match`` (KeyError otherwise)."""
-        found = [r for r in self.rows if all(r.get(k) == v for k, v in match.items())]
-        if len(found) != 1:
-            raise KeyError(f"{self.source}: {len(found)} rows match {match}")
-        return found[0]
-
-
-def _corloc_rows(rows: Sequence[tuple[dict[str, Any], Sequence[float | None]]],
-                 columns: Sequence[str] = CORLOC_COLUMNS) -> tuple[dict[str, Any], ...]:
-    return tuple({**meta, **dict(zip(columns, values, strict=True))} for meta, values in rows)
 
 
 def _paired(task_rows: Mapping[str, Sequence[float]], task_key: str = "task"
@@ -79,11 +38,11 @@ def _paired(task_rows: Mapping[str, Sequence[float]], task_key: str = "task"
     return tuple(out)
 
 
-CAML_TABLES: dict[str, Table] = {}
+TABLES: dict[str, Table] = {}
 
 
 def _add(table: Table) -> None:
-    CAML_TABLES[table.key] = table
+    TABLES[table.key] = table
 
 
 _add(Table(
@@ -92,7 +51,7 @@ _add(Table(
     caption="MaxBoxAccV2 comparisons with the WSOL state of the art on CUB (VGG16)",
     metric="MaxBoxAccV2 (%)",
     value_columns=CORLOC_COLUMNS,
-    rows=_corloc_rows([
+    rows=corloc_rows([
         ({"method": "Few-shot [Choe et al.]", "supervision": "few fully labelled"},
          (None, 86.30, None, None)),
         ({"method": "CAM", "supervision": "class labels"}, (96.77, 73.14, 21.23, 63.72)),
@@ -113,7 +72,7 @@ _add(Table(
     caption="CorLoc@0.5 comparisons with the co-localization state of the art",
     metric="CorLoc@0.5 (%)",
     value_columns=DATASET_COLUMNS,
-    rows=_corloc_rows([
+    rows=corloc_rows([
         ({"backbone": "VGG16", "method": "Part-based"}, (69.37, 93.05, 42.91, 36.23)),
         ({"backbone": "VGG16", "method": "SCDA"}, (76.79, 90.96, 94.91, 78.76)),
         ({"backbone": "VGG16", "method": "DDT"}, (82.26, 71.33, 92.53, None)),
@@ -133,7 +92,7 @@ _add(Table(
     caption="Ablation of L_cls, L_caml and PTAP (CUB, VGG16, rotation)",
     metric="CorLoc (%)",
     value_columns=CORLOC_COLUMNS,
-    rows=_corloc_rows([
+    rows=corloc_rows([
         ({"method": "Baseline", "L_cls": True, "L_caml": False, "PTAP": False},
          (96.75, 77.21, 28.66, 67.54)),
         ({"method": "Ours", "L_cls": True, "L_caml": True, "PTAP": True},
@@ -153,7 +112,7 @@ _add(Table(
     caption="L_caml on attended feature maps or on attention maps (CUB, VGG16, rotation)",
     metric="CorLoc (%)",
     value_columns=CORLOC_COLUMNS,
-    rows=_corloc_rows([
+    rows=corloc_rows([
         ({"method": "L_caml w/ feature maps", "embedding": "features"},
          (95.82, 76.97, 30.96, 67.92)),
         ({"method": "L_caml w/ attention maps", "embedding": "attention"},
@@ -167,7 +126,7 @@ _add(Table(
     caption="Positive and negative pairs (CUB, VGG16, rotation)",
     metric="CorLoc (%)",
     value_columns=CORLOC_COLUMNS,
-    rows=_corloc_rows([
+    rows=corloc_rows([
         ({"method": "Ours w/o neg pairs", "pairs": "positive"}, (96.94, 80.60, 32.94, 70.16)),
         ({"method": "Ours w/o pos pairs", "pairs": "negative"}, (96.65, 78.11, 28.99, 67.92)),
         ({"method": "Ours", "pairs": "both"}, (97.30, 83.65, 38.64, 73.20)),
@@ -180,7 +139,7 @@ _add(Table(
     caption="Pooling of PTAP (CUB, VGG16, rotation)",
     metric="CorLoc (%)",
     value_columns=CORLOC_COLUMNS,
-    rows=_corloc_rows([
+    rows=corloc_rows([
         ({"method": "Ours w/ bottom-30%", "pooling": "bottom-30%"}, (89.04, 57.90, 17.74, 54.89)),
         ({"method": "Ours w/ max", "pooling": "max"}, (91.09, 62.35, 20.60, 58.01)),
         ({"method": "Ours w/ top-70%", "pooling": "top-70%"}, (97.30, 83.65, 38.64, 73.20)),
@@ -212,7 +171,7 @@ _add(Table(
     caption="PTAP at test time or not (CUB, VGG16, rotation; PTAP used in training)",
     metric="CorLoc (%)",
     value_columns=CORLOC_COLUMNS,
-    rows=_corloc_rows([
+    rows=corloc_rows([
         ({"method": "PTAP at train only", "ptap_test": False}, (97.04, 81.29, 35.12, 71.15)),
         ({"method": "PTAP at train and test", "ptap_test": True}, (97.30, 83.65, 38.64, 73.20)),
     ]),
@@ -224,7 +183,7 @@ _add(Table(
     caption="Channel-wise vs. pixel-wise top-k selection of PTAP (CUB, VGG16, rotation)",
     metric="CorLoc (%)",
     value_columns=CORLOC_COLUMNS,
-    rows=_corloc_rows([
+    rows=corloc_rows([
         ({"method": "PTAP w/ channel-wise", "selection": "channel"}, (96.63, 80.66, 35.27, 70.86)),
         ({"method": "PTAP w/ pixel-wise", "selection": "pixel"}, (97.30, 83.65, 38.64, 73.20)),
     ]),
@@ -243,8 +202,8 @@ _add(Table(
 ))
 
 
-def caml_table(key: str) -> Table:
+def table(key: str) -> Table:
     """A CAML table by key: ``table1`` ... ``table7``, ``supp_table1`` ... ``supp_table3``."""
-    if key not in CAML_TABLES:
-        raise KeyError(f"unknown CAML table {key!r}; available: {', '.join(CAML_TABLES)}")
-    return CAML_TABLES[key]
+    if key not in TABLES:
+        raise KeyError(f"unknown CAML table {key!r}; available: {', '.join(TABLES)}")
+    return TABLES[key]

@@ -1,8 +1,11 @@
-"""Run helpers: seeding, deterministic CPU mode, device selection and the results writer.
+"""The process a run lives in: seeding and determinism, devices, progress bars, timers,
+atomic file writes, and the results file every cached artefact is recorded in.
 
-Every chapter run writes ``results/<chapter>/<dataset>/<run>.json`` (DESIGN.md) holding
-its configuration, metrics, per-epoch curves, timings, the package version and the git
-commit, so summary tables can be rebuilt from files as runs complete.
+Every recorded run writes ``results/<paper>/<dataset>/<run>/results.json``
+(:func:`write_results`): its configuration, metrics, per-epoch curves, timings, the
+package version and the git commit, named by :func:`config_hash`. What a run *is*
+(configurations, profiles, train-or-load) is :mod:`coloc.runs`; the training loop is
+:mod:`coloc.train`.
 """
 
 from __future__ import annotations
@@ -79,16 +82,6 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def results_root(output_dir: str | Path | None = None) -> Path:
-    """``output_dir``, or by default ``results/`` at the root of the checkout this package
-    is imported from (``./results`` for an installed package), whatever the working
-    directory: the notebooks (run from ``book/``) and scripts find the same runs."""
-    if output_dir is not None:
-        return Path(output_dir)
-    root = Path(__file__).resolve().parents[1]
-    return root / "results" if (root / "pyproject.toml").is_file() else Path("results")
-
-
 def git_commit(path: str | Path | None = None) -> str | None:
     """The commit of the working tree that holds ``path`` (default: this package), or None."""
     where = Path(path) if path is not None else Path(__file__).resolve().parent
@@ -127,16 +120,41 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
-def _jsonable(value: Any) -> Any:
+class Timer:
+    """Accumulate named wall-clock timings: ``with timer("train"): ...``; ``timer.seconds``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def results_root(output_dir: str | Path | None = None) -> Path:
+    """``output_dir``, or by default ``results/`` at the root of the checkout this package
+    is imported from (``./results`` for an installed package), whatever the working
+    directory: the notebooks (run from ``book/``) and scripts find the same runs."""
+    if output_dir is not None:
+        return Path(output_dir)
+    root = Path(__file__).resolve().parents[1]
+    return root / "results" if (root / "pyproject.toml").is_file() else Path("results")
+
+
+def jsonable(value: Any) -> Any:
     """Convert tensors, arrays and numpy scalars (and dict keys such as 0.5) for JSON."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, torch.Tensor):
-        return _jsonable(value.detach().cpu().tolist())
+        return jsonable(value.detach().cpu().tolist())
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, Path):
@@ -158,14 +176,14 @@ def write_results(
     ``config_hash`` (see :func:`config_hash`).
     """
     record = {
-        "config": _jsonable(dict(config)),
-        "metrics": _jsonable(dict(metrics)),
-        "curves": _jsonable(dict(curves or {})),
-        "timings": _jsonable(dict(timings or {})),
+        "config": jsonable(dict(config)),
+        "metrics": jsonable(dict(metrics)),
+        "curves": jsonable(dict(curves or {})),
+        "timings": jsonable(dict(timings or {})),
         "version": __version__,
         "commit": git_commit(),
         "torch": torch.__version__,
-        "config_hash": config_hash(_jsonable(dict(config))),
+        "config_hash": config_hash(jsonable(dict(config))),
     }
     atomic_write_bytes(path, json.dumps(record, indent=2, sort_keys=True).encode())
     return record
@@ -174,18 +192,3 @@ def write_results(
 def read_results(path: str | Path) -> dict:
     """Read a results JSON written by :func:`write_results`."""
     return json.loads(Path(path).read_text())
-
-
-class Timer:
-    """Accumulate named wall-clock timings: ``with timer("train"): ...``; ``timer.seconds``."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start

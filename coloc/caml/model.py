@@ -31,9 +31,9 @@ class PretextNet(nn.Module):
     Args:
         backbone: from :func:`coloc.models.build_backbone` (needs ``out_channels``).
         heads: ``{transform name: num_classes}``, e.g. ``transform.heads`` of a
-            :mod:`coloc.transforms` transform (a combined transform gives one head per
+            :mod:`coloc.caml.pretext` transform (a combined transform gives one head per
             component, as in PsyNet).
-        pooling: :class:`coloc.ptap.PTAP` (CAML) or :class:`coloc.ptap.CAAM` (PsyNet).
+        pooling: :class:`coloc.caml.ptap.PTAP` (CAML) or :class:`coloc.caml.ptap.CAAM` (PsyNet).
 
     The heads read ``weighted``: with PTAP the ECA channel weights sit in the feature
     path ("inserted at the last convolution layer", CAML Sec. 4), so ECA is trained by

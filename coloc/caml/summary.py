@@ -1,0 +1,319 @@
+"""CAML Tables 2 and 7 over every dataset with recorded runs (book/caml_summary).
+
+Runs are looked up by configuration, so the tables fill in as runs on cub, cars,
+aircraft and dogs complete; the synthetic benchmark's cells are trained when missing.
+A cell without a run says "not run", and :func:`missing_runs` gives the command that
+records it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from coloc import __version__
+from coloc.caml.config import CAML_DATASETS, PRETEXTS, CAMLConfig
+from coloc.caml.method import find_run, run
+from coloc.data.memory import SYNTHETIC
+from coloc.reference import caml as reference
+from coloc.reference.caml import DATASET_COLUMNS
+from coloc.report import MEASURED, NOT_RUN, as_printed, differences, published
+from coloc.report import other_runs as recorded_elsewhere
+from coloc.runs import Run
+
+SUMMARY_DATASETS = ("synthetic", *CAML_DATASETS)
+"""The summary's default columns: the synthetic benchmark and CAML's four datasets."""
+TABLE7_PRETEXTS = PRETEXTS[:6]
+"""Table 7's six pretext tasks (:data:`coloc.caml.pretext.TRANSFORMS`)."""
+SUMMARY_METHODS = ("Baseline", "CAML")
+"""The two methods of Tables 2 and 7: the PsyNet-style baseline
+(:meth:`coloc.CAMLConfig.baseline`, ``L_cls`` with CAAM) and the full method."""
+_PUBLISHED_COLUMN = {"Baseline": "baseline", "CAML": "ours"}
+_RUN_FIELDS = ("pretext", "use_cls", "use_caml", "pooling")  # what a run's name says
+
+SummaryKey = tuple[str, str, str]
+"""``(dataset, pretext, method)``, e.g. ``("cub", "rotation", "CAML")``."""
+
+
+@dataclass(frozen=True)
+class SummaryCell:
+    """One measured cell of the summary tables: the configuration a chapter trains by
+    default for a dataset, pretext task and method, and its recorded run (None: not run)."""
+
+    config: CAMLConfig
+    run: Run | None
+
+    @property
+    def corloc(self) -> float | None:
+        """Test CorLoc@0.5 (%) of the run, or None when not run."""
+        return None if self.run is None else float(self.run.test.corloc["0.5"])
+
+    @property
+    def value(self) -> float | str:
+        """The table cell: CorLoc@0.5 rounded to two decimals, or "not run"."""
+        return NOT_RUN if self.corloc is None else round(self.corloc, 2)
+
+
+def summary_configs(datasets: Sequence[str] = SUMMARY_DATASETS,
+                    pretexts: Sequence[str] = TABLE7_PRETEXTS,
+                    **overrides: Any) -> dict[SummaryKey, CAMLConfig]:
+    """The configuration of every measured cell, ``(dataset, pretext, method)`` -> config:
+    the run a chapter trains by default (:func:`coloc.caml.profile` of the dataset with
+    ``overrides``, e.g. ``seed``; no data needed) with ``pretext``, and its baseline."""
+    configs = {}
+    for dataset in datasets:
+        default = CAMLConfig.profile(dataset, require_data=False, **overrides)
+        for pretext in pretexts:
+            ours = default.replace(pretext=pretext)
+            configs[dataset, pretext, "Baseline"] = ours.baseline()
+            configs[dataset, pretext, "CAML"] = ours
+    return configs
+
+
+def collect_summary(configs: Mapping[SummaryKey, CAMLConfig],
+                    output_dir: str | Path | None = None,
+                    train: Sequence[str] = SYNTHETIC) -> dict[SummaryKey, SummaryCell]:
+    """The recorded run of every configuration under ``output_dir`` (default ``results/``).
+
+    Datasets in ``train`` (default: the synthetic benchmarks, a minute per run on a CPU)
+    are trained when missing (:func:`coloc.caml.run`), so the summary is complete and
+    deterministic on its own; every other dataset is only looked up
+    (:func:`coloc.caml.find_run`), never trained: its missing cells say "not run".
+    """
+    cells = {}
+    for key, config in configs.items():
+        found = run(config, output_dir) if config.dataset in train \
+            else find_run(config, output_dir)
+        cells[key] = SummaryCell(config, found)
+    return cells
+
+
+def _axis(cells: Mapping[SummaryKey, SummaryCell], position: int) -> list[str]:
+    return list(dict.fromkeys(key[position] for key in cells))
+
+
+def _backbone_label(cells: Sequence[SummaryCell]) -> str:
+    """"vgg16_psynet", or "small_cnn (synthetic); vgg16_psynet (cub, cars)" when mixed."""
+    by_backbone: dict[str, list[str]] = {}
+    for cell in cells:
+        datasets = by_backbone.setdefault(cell.config.backbone, [])
+        if cell.config.dataset not in datasets:
+            datasets.append(cell.config.dataset)
+    if len(by_backbone) == 1:
+        return next(iter(by_backbone))
+    return "; ".join(f"{b} ({', '.join(ds)})" for b, ds in by_backbone.items())
+
+
+def summary_table2(cells: Mapping[SummaryKey, SummaryCell],
+                   pretext: str = "rotation") -> pd.DataFrame:
+    """CAML Table 2 (CorLoc@0.5) over every dataset of ``cells``, in their order.
+
+    The published rows, then the measured baseline and CAML of ``pretext`` (rotation: the
+    chapters' default run), one column per dataset holding the number or "not run".
+    Published cells of a dataset the paper does not have (synthetic) are "-".
+    """
+    datasets = _axis(cells, 0)
+    frame = published(reference.table("table2"))
+    descriptive = [c for c in frame.columns if c not in DATASET_COLUMNS]
+    for dataset in datasets:
+        if dataset not in frame.columns:
+            frame[dataset] = None
+    rows = []
+    for method in SUMMARY_METHODS:
+        chosen = {d: cells[d, pretext, method] for d in datasets}
+        label = f"Baseline (PsyNet-style, {pretext})" if method == "Baseline" \
+            else f"CAML ({pretext})"
+        rows.append({"source": MEASURED, "backbone": _backbone_label(list(chosen.values())),
+                     "method": label, **{d: cell.value for d, cell in chosen.items()}})
+    frame = frame[descriptive + datasets].astype(object)
+    frame = frame.where(frame.notna(), "-")
+    return as_printed(pd.concat([frame, pd.DataFrame(rows)], ignore_index=True))
+
+
+def published_corloc(pretext: str, dataset: str, method: str) -> float | None:
+    """The published CorLoc@0.5 of ``method`` ("Baseline" or "CAML") with ``pretext`` on
+    ``dataset``: CAML Table 7 (six tasks) or supplement Table 3 (R+S, S+T); None if the
+    paper has no such number."""
+    for key in ("table7", "supp_table3"):
+        try:
+            row = reference.table(key).row(task=pretext, dataset=dataset)
+            return row[_PUBLISHED_COLUMN[method]]
+        except KeyError:
+            continue
+    return None
+
+
+def summary_table7(cells: Mapping[SummaryKey, SummaryCell]) -> pd.DataFrame:
+    """CAML Table 7 (CorLoc@0.5, baseline vs. CAML per pretext task) over every dataset.
+
+    Rows ``(pretext task, method)``; columns ``(dataset, "published")`` (CAML Table 7,
+    "-" where the paper has no number) beside ``(dataset, "measured")`` (the number or
+    "not run"). A dataset the paper does not have (synthetic) has only a measured column.
+    """
+    index = pd.MultiIndex.from_product([_axis(cells, 1), _axis(cells, 2)],
+                                       names=["pretext task", "method"])
+    columns: dict[tuple[str, str], list] = {}
+    for dataset in _axis(cells, 0):
+        if dataset in DATASET_COLUMNS:
+            columns[dataset, "published"] = [
+                _dash(published_corloc(p, dataset, m)) for p, m in index]
+        columns[dataset, MEASURED] = [cells[dataset, p, m].value for p, m in index]
+    return as_printed(pd.DataFrame(columns, index=index))
+
+
+def _dash(value: float | None) -> float | str:
+    return "-" if value is None else float(value)
+
+
+def _gain(cells: Mapping[SummaryKey, SummaryCell], dataset: str, pretext: str
+          ) -> float | None:
+    baseline, ours = (cells[dataset, pretext, m].corloc for m in ("Baseline", "CAML"))
+    return None if baseline is None or ours is None else ours - baseline
+
+
+def _published_gain(dataset: str, pretext: str) -> float | None:
+    baseline, ours = (published_corloc(pretext, dataset, m) for m in ("Baseline", "CAML"))
+    return None if baseline is None or ours is None else ours - baseline
+
+
+def figure_summary_gains(cells: Mapping[SummaryKey, SummaryCell], reference: str = "cub"
+                         ) -> plt.Figure:
+    """CAML's gain over the baseline in CorLoc@0.5 (points) per pretext task, one panel per
+    dataset: published (hatched grey) beside measured (solid blue; "not run" in the title,
+    or above a task, where runs are missing). A dataset the paper does not have shows the
+    published gain on ``reference`` (CUB: the synthetic benchmark's birds mirror it),
+    labelled as such."""
+    datasets, pretexts = _axis(cells, 0), _axis(cells, 1)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(0.6 + 2.4 * len(datasets), 3.2),
+                             sharey=True, squeeze=False)
+    x, width = np.arange(len(pretexts)), 0.4
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        source = dataset if dataset in DATASET_COLUMNS else reference
+        published = [_published_gain(source, p) for p in pretexts]
+        measured = [_gain(cells, dataset, p) for p in pretexts]
+        ax.bar(x - width / 2, [np.nan if v is None else v for v in published], width,
+               color="0.85", edgecolor="0.35", hatch="///", linewidth=0.6,
+               label="published (VGG16, real data)")
+        ax.bar(x + width / 2, [np.nan if v is None else v for v in measured], width,
+               color="tab:blue", label="measured")
+        for i, value in enumerate(measured):
+            if value is None and any(v is not None for v in measured):
+                ax.text(x[i] + width / 2, 1, NOT_RUN, rotation=90, ha="center",
+                        va="bottom", fontsize=7, color="0.3")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(x, pretexts, rotation=60, fontsize=8)
+        note = f"published: {source}" if source != dataset else ""
+        if all(value is None for value in measured):
+            note = ", ".join(filter(None, [note, f"measured: {NOT_RUN}"]))
+        ax.set_title(f"{dataset}\n({note})" if note else dataset, fontsize=9)
+    axes[0, 0].set_ylabel("CAML - baseline,\nCorLoc@0.5 (points)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
+
+
+def direction_sentence(cells: Mapping[SummaryKey, SummaryCell], dataset: str,
+                       resolution: float = 3.0, reference: str = "cub") -> str:
+    """Per pretext task, is CAML above the baseline on ``dataset`` (measured) and in the
+    paper (``dataset``, or ``reference`` for synthetic data), as one computed sentence.
+    Gains under ``resolution`` points count as "within": one seed does not resolve them.
+    """
+    pretexts = _axis(cells, 1)
+    source = dataset if dataset in DATASET_COLUMNS else reference
+
+    def count(gains: Mapping[str, float | None]) -> str:
+        known = {p: g for p, g in gains.items() if g is not None}
+        if not known:
+            return NOT_RUN
+        above = [p for p, g in known.items() if g >= resolution]
+        below = [p for p, g in known.items() if g <= -resolution]
+        within = len(known) - len(above) - len(below)
+        parts = [f"CAML above the baseline on {len(above)} of {len(known)} pretext tasks"
+                 + (f" ({', '.join(above)})" if above else "")]
+        if within:
+            parts.append(f"within {resolution:.0f} points on {within}")
+        if below:
+            parts.append(f"below on {len(below)} ({', '.join(below)})")
+        return ", ".join(parts)
+
+    measured = count({p: _gain(cells, dataset, p) for p in pretexts})
+    published = count({p: _published_gain(source, p) for p in pretexts})
+    return f"{dataset}: measured, {measured}; published ({source}), {published}."
+
+
+def train_command(config: CAMLConfig, data_root: str = "DATA") -> str:
+    """The command that records the run of ``config``: the chapter that trains it
+    (book/caml_rotation for rotation, book/caml_pretext for the other tasks), with ``-p``
+    for the dataset, ``data_root`` (real data) and every setting that differs from the
+    dataset's profile."""
+    chapter = "caml_rotation" if config.pretext == "rotation" else "caml_pretext"
+    params: list[tuple[str, Any]] = [("dataset", config.dataset)]
+    if config.dataset not in SYNTHETIC:
+        params.append(("data_root", data_root))
+    default = CAMLConfig.profile(config.dataset, require_data=False).replace(
+        **{name: getattr(config, name) for name in _RUN_FIELDS})
+    params += [(k, v) for k, v in differences(config.identity(), default.identity())
+               if k != "pretraining"]
+    options = " ".join(f"-p {k} {v}" for k, v in params)
+    return f"papermill book/{chapter}.ipynb {chapter}-{config.dataset}.ipynb {options}"
+
+
+def missing_runs(cells: Mapping[SummaryKey, SummaryCell], data_root: str = "DATA"
+                 ) -> pd.DataFrame:
+    """The "not run" cells grouped by the command that records them: dataset, pretext
+    tasks, number of runs and command (:func:`train_command`), one row per command."""
+    groups: dict[str, list[SummaryCell]] = {}
+    for cell in cells.values():
+        if cell.run is None:
+            groups.setdefault(train_command(cell.config, data_root), []).append(cell)
+    rows = [{"dataset": group[0].config.dataset,
+             "pretext tasks": ", ".join(dict.fromkeys(c.config.pretext for c in group)),
+             "runs": len(group), "command": command} for command, group in groups.items()]
+    return pd.DataFrame(rows, columns=["dataset", "pretext tasks", "runs", "command"])
+
+
+def summary_status(cells: Mapping[SummaryKey, SummaryCell]) -> pd.DataFrame:
+    """Recorded runs per dataset: of Table 2's two (rotation) and of all the summary's."""
+    rows = []
+    for dataset in _axis(cells, 0):
+        mine = {k: c for k, c in cells.items() if k[0] == dataset}
+        table2 = [c for k, c in mine.items() if k[1] == "rotation"]
+        rows.append({
+            "dataset": dataset,
+            "Table 2 runs recorded": f"{sum(c.run is not None for c in table2)} of {len(table2)}",
+            "Table 7 runs recorded": f"{sum(c.run is not None for c in mine.values())} of "
+                                     f"{len(mine)}",
+        })
+    return pd.DataFrame(rows)
+
+
+def _describe(record: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
+    config = record.get("config", {})
+    try:
+        default = CAMLConfig.profile(config["dataset"], require_data=False, **overrides).replace(
+            **{name: config[name] for name in _RUN_FIELDS if name in config})
+    except (KeyError, TypeError, ValueError) as err:
+        return f"cannot compare: {err}"
+    parts = [f"{k}={v}" for k, v in differences(config, default.identity())]
+    if record.get("version") != __version__:
+        parts.append(f"recorded by coloc {record.get('version')}")
+    return ", ".join(parts) or "none"
+
+
+def other_runs(cells: Mapping[SummaryKey, SummaryCell], output_dir: str | Path | None = None,
+               **overrides: Any) -> pd.DataFrame:
+    """Every run folder under ``<output_dir>/caml`` that is not a cell of ``cells``
+    (:func:`coloc.report.other_runs`), with the fields in which its configuration differs
+    from the default run of its dataset, method and pretext task
+    (:func:`coloc.caml.profile` with ``overrides``; "none" when it is that default run,
+    e.g. of a dataset the summary does not show)."""
+    shown = [c.run for c in cells.values() if c.run is not None]
+    return recorded_elsewhere("caml", shown, lambda record: _describe(record, overrides),
+                              output_dir)

@@ -1,0 +1,468 @@
+"""The run store and runner, shared by every paper.
+
+- :class:`RunConfig`: the fields every run has (data, backbone, optimization, CorLoc
+  rule, device), validation against the allowed values, the run's identity and hash,
+  and :meth:`RunConfig.profile`: the CPU profile for the synthetic benchmark, the
+  paper's settings for a real dataset, overrides on top. A paper's config
+  (:class:`coloc.caml.CAMLConfig`, :class:`coloc.cam.CAMConfig`) subclasses it with its
+  method's fields, profiles and allowed values.
+- :class:`Method`: what the runner needs of a paper's method (build the model, the
+  training step, the score maps of :mod:`coloc.maps`).
+- :func:`run`: train-or-load. A run is identified by its configuration
+  (:meth:`RunConfig.hash` of :meth:`RunConfig.identity`, with the package version) and
+  lives in ``<output_dir>/<paper>/<dataset>/<name>-<hash>/`` (``checkpoint.pt``,
+  ``results.json``, ``probes.json``); asking again loads it. :func:`find_run` only looks.
+- Each run's results file (:func:`coloc.runtime.write_results`): configuration, metrics,
+  per-epoch curves, timings, package version and git commit, so summary tables are
+  rebuilt from files.
+
+What is not here: the training loop (:mod:`coloc.train`), the evaluator
+(:mod:`coloc.evaluate`), seeding and devices (:mod:`coloc.runtime`), and anything
+specific to one paper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from coloc.boxes import RULES
+from coloc.data import DATASETS, DatasetError, DatasetNotFoundError, check, collate_samples, load
+from coloc.data.memory import SYNTHETIC, synthetic_split
+from coloc.evaluate import Evaluation, evaluate
+from coloc.maps import ScoreMaps
+from coloc.models import BACKBONES, build_backbone
+from coloc.pretrain import PretrainConfig, families_except, synthetic_pretrained_backbone
+from coloc.runtime import (
+    DEVICES,
+    atomic_write_bytes,
+    config_hash,
+    jsonable,
+    read_results,
+    results_root,
+    select_device,
+    write_results,
+)
+from coloc.train import History, StepFn, TrainConfig, fit, to_device
+
+RESULTS_FILE = "results.json"
+PROBES = 4
+"""Images whose raw maps every run records before training and after each epoch."""
+AUGMENTS = (None, "psynet", "wsol")
+
+
+# ----------------------------------------------------------------------------- configurations
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The fields every run has; a paper's config subclasses it with its own.
+
+    Class attributes a subclass sets: ``PAPER`` (the results folder), ``DATASETS``
+    (allowed dataset names), ``CPU_PROFILE`` and ``PAPER_PROFILE`` (the values
+    :meth:`profile` starts from), ``CHOICES`` (allowed values of categorical fields).
+    Fields that do not change the result (``data_root``, ``device``, ``num_workers``) are
+    left out of :meth:`identity`, so a run on another machine or path is the same run.
+    The optimization fields are :class:`coloc.train.TrainConfig`'s, by name.
+    """
+
+    dataset: str = "synthetic"
+    data_root: str | None = None
+    image_size: int = 64
+    train_samples: int | None = None  # synthetic only: None = the whole split
+    val_samples: int | None = None
+    test_samples: int | None = None
+    augment: str | None = None  # training transform of coloc.data.load
+    backbone: str = "small_cnn"
+    pretrained: bool = False
+    weights_path: str | None = None
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    seed: int = 0
+    select: str = "last"  # or "val:<metric>", e.g. "val:corloc@0.5"
+    amp: bool = True  # used on CUDA only
+    channels_last: bool = True  # used on CUDA only
+    corloc_threshold: float = 0.2
+    corloc_rule: str = "raw"
+    device: str = "auto"
+    num_workers: int = 0
+
+    PAPER: ClassVar[str] = "run"
+    DATASETS: ClassVar[tuple[str, ...]] = SYNTHETIC
+    CPU_PROFILE: ClassVar[Mapping[str, Any]] = {}
+    PAPER_PROFILE: ClassVar[Mapping[str, Any]] = {}
+    CHOICES: ClassVar[Mapping[str, Sequence]] = {
+        "backbone": BACKBONES,
+        "corloc_rule": RULES,
+        "device": DEVICES,
+        "augment": AUGMENTS,
+    }
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = ("data_root", "device", "num_workers")
+
+    def __post_init__(self) -> None:
+        if self.dataset not in self.DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; allowed: "
+                             f"{listing(self.DATASETS)}")
+        for name, allowed in self.CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r}; allowed: {listing(allowed)}")
+        if self.image_size < 1:
+            raise ValueError(f"image_size must be >= 1, got {self.image_size}")
+        TrainConfig(**self._train_fields())  # validates epochs, batch_size, lr, select
+
+    @property
+    def name(self) -> str:
+        """A readable run name (the folder name before the hash); papers refine it."""
+        return self.PAPER
+
+    @property
+    def synthetic_pretraining(self) -> PretrainConfig | None:
+        """The stand-in for ImageNet weights this run starts from (:mod:`coloc.pretrain`):
+        set for a synthetic dataset with ``pretrained=True`` and no ``weights_path``."""
+        if self.dataset not in SYNTHETIC or not self.pretrained or self.weights_path:
+            return None
+        family = "bird" if self.dataset == "synthetic" else self.dataset.split("-", 1)[1]
+        return PretrainConfig(backbone=self.backbone, image_size=self.image_size,
+                              families=families_except(family))
+
+    def synthetic_options(self) -> dict[str, Any]:
+        """Further :class:`~coloc.data.synthetic.SyntheticDataset` arguments of this run's
+        data (none by default; the CAM baseline sets ``context_bias``)."""
+        return {}
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define the run's result (everything but paths and devices),
+        plus the hash of the synthetic pretraining it starts from, if any."""
+        identity = {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
+        pretraining = self.synthetic_pretraining
+        identity["pretraining"] = pretraining.hash() if pretraining else None
+        return identity
+
+    def hash(self) -> str:
+        """:func:`coloc.runtime.config_hash` of :meth:`identity` (with the package version)."""
+        return config_hash(jsonable(self.identity()))
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied (validated like the original)."""
+        return dataclasses.replace(self, **changes)
+
+    def _train_fields(self) -> dict[str, Any]:
+        names = {f.name for f in dataclasses.fields(TrainConfig)} - {"device", "extra"}
+        values = {name: getattr(self, name) for name in names}
+        values["milestones"] = tuple(values["milestones"])
+        return values
+
+    def train_config(self, device: str) -> TrainConfig:
+        """The :class:`coloc.train.TrainConfig` of this run (its hash in ``extra``)."""
+        return TrainConfig(**self._train_fields(), device=device, extra={"run": self.hash()})
+
+    @classmethod
+    def profile(cls, dataset: str = "synthetic", *, require_data: bool = True,
+                **overrides: Any) -> Self:
+        """Resolve a run configuration: the dataset's profile, then ``overrides``.
+
+        A synthetic dataset gets ``CPU_PROFILE``; a real one ``PAPER_PROFILE`` and, on
+        CUDA, DataLoader workers. Overrides that are ``None`` keep the profile's value
+        (papermill parameters default to None); any other value wins. Unknown names
+        raise ``TypeError`` listing the fields, unknown values ``ValueError`` listing the
+        allowed values. A real dataset must be present under ``data_root``: otherwise the
+        loader's error (expected path, layout, where to download) is raised here, before
+        anything trains. ``require_data=False`` skips that check, to name a run (e.g.
+        look up a recorded one) without the data.
+        """
+        if dataset not in cls.DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; allowed: {listing(cls.DATASETS)}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise TypeError(f"unknown parameters {unknown}; allowed: {', '.join(sorted(fields))}")
+        synthetic = dataset in SYNTHETIC
+        values = dict(cls.CPU_PROFILE if synthetic else cls.PAPER_PROFILE)
+        if not synthetic:
+            device = overrides.get("device") or values["device"]
+            if device in DEVICES and select_device(device).type == "cuda":
+                values["num_workers"] = min(8, os.cpu_count() or 1)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "milestones" in values:
+            values["milestones"] = tuple(values["milestones"])
+        config = cls(dataset=dataset, **values)
+        if not synthetic and require_data:
+            _require_dataset(config)
+        return config
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any], *, require_data: bool = True,
+                        **changes: Any) -> Self:
+        """:meth:`profile` of ``parameters["dataset"]`` with every other entry of
+        ``parameters`` that names a field as an override, then ``changes``.
+
+        A chapter passes its parameters cell this way (``from_parameters(globals())``)
+        instead of repeating each name; entries that are not fields (``output_dir``,
+        ``force``, imported modules) are ignored.
+        """
+        fields = {f.name for f in dataclasses.fields(cls)} - {"dataset"}
+        overrides = {k: v for k, v in parameters.items() if k in fields}
+        return cls.profile(parameters["dataset"], require_data=require_data,
+                           **{**overrides, **changes})
+
+
+def listing(values: Sequence) -> str:
+    """``'a', 'b', None``: allowed values for an error message."""
+    return ", ".join(repr(v) for v in values)
+
+
+def _require_dataset(config: RunConfig) -> None:
+    """Fail now, with the loader's message, when a real dataset is missing."""
+    if config.data_root is None or check(config.dataset, config.data_root):
+        load(config.dataset, config.data_root, "train", config.image_size)  # raises
+        raise DatasetNotFoundError(  # the loader found it after all: name what is missing
+            f"{DATASETS[config.dataset].title}: missing "
+            f"{check(config.dataset, config.data_root)}"
+        )
+
+
+def backbone(config: RunConfig, output_dir: str | Path | None = None) -> nn.Module:
+    """The run's backbone: ImageNet weights for the paper backbones (``pretrained``), on
+    the synthetic benchmark the stand-in of :mod:`coloc.pretrain` (trained once, cached
+    under ``output_dir``); a ``weights_path`` wins over both."""
+    pretraining = config.synthetic_pretraining
+    if pretraining is not None:
+        weights = synthetic_pretrained_backbone(pretraining, results_root(output_dir))
+        return build_backbone(config.backbone, weights_path=weights)
+    return build_backbone(config.backbone, config.pretrained, config.weights_path)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def dataset_split(config: RunConfig, split: str, train: bool = False) -> Dataset:
+    """The ``split`` of the run's dataset at ``config.image_size``.
+
+    Training (``train=True``) uses ``config.augment``; evaluation the protocol's test
+    transform. Synthetic splits are generated once per process and kept in memory (the
+    data seed is 0 whatever the run's seed: the benchmark is fixed, the run varies).
+    ``train_samples``/``val_samples``/``test_samples`` cap a split (None: all of it).
+    """
+    sizes = {"train": config.train_samples, "val": config.val_samples,
+             "test": config.test_samples}
+    if config.dataset in SYNTHETIC:
+        options = config.synthetic_options()
+        if train and config.augment is not None:
+            kwargs = {} if sizes[split] is None else {"num_samples": sizes[split]}
+            return load(config.dataset, split=split, image_size=config.image_size,
+                        augment=config.augment, **options, **kwargs)
+        return synthetic_split(config.dataset, split, config.image_size, sizes[split], 0,
+                               tuple(sorted(options.items())))
+    dataset = load(config.dataset, config.data_root, split, config.image_size,
+                   augment=config.augment if train else None)
+    if sizes[split] is not None and sizes[split] < len(dataset):
+        dataset = torch.utils.data.Subset(dataset, range(sizes[split]))
+    return dataset
+
+
+def has_split(config: RunConfig, split: str) -> bool:
+    """Whether the run's dataset has ``split`` (synthetic: all three)."""
+    return config.dataset in SYNTHETIC or split in DATASETS[config.dataset].splits
+
+
+def optional_val(config: RunConfig) -> Dataset | None:
+    """The val split for per-epoch metrics, or None where there is none (Cars, Aircraft,
+    Dogs) or it is not on disk (CUB's val is wsolevaluation's metadata, an extra
+    download); a ``select="val:..."`` run needs it and fails with the loader's error."""
+    if not has_split(config, "val"):
+        return None
+    try:
+        return dataset_split(config, "val")
+    except DatasetError:
+        if config.select.startswith("val:"):
+            raise
+        return None
+
+
+def probe_split(config: RunConfig) -> Dataset:
+    """Where the probe images come from (maps recorded after every epoch, e.g. CAML
+    Figure 5b): the val split, or the test split where there is no val split (a figure,
+    never a model choice)."""
+    val = optional_val(config)
+    return val if val is not None else dataset_split(config, "test")
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class Method:
+    """What the runner needs of a paper's method.
+
+    ``build_model(config, output_dir)``: the network, with its pretrained weights (the
+    synthetic stand-in is cached under ``output_dir``). ``make_step(config)``: the
+    training step of :func:`coloc.train.fit`. ``score_maps(model, batch)``: the
+    evaluation maps of :mod:`coloc.maps`. ``probe_maps(model, batch)``: raw maps at
+    feature resolution ``[B, h, w]``, recorded for a few images after every epoch.
+    """
+
+    build_model: Callable[[Any, str | Path | None], nn.Module]
+    make_step: Callable[[Any], StepFn]
+    score_maps: ScoreMaps
+    probe_maps: Callable[[nn.Module, dict], torch.Tensor]
+
+
+@dataclass
+class Run:
+    """A trained (or loaded) run: its method, configuration, folder and recorded results.
+
+    ``record`` is the results JSON (:func:`write_results`): ``metrics`` hold the test
+    :class:`~coloc.evaluate.Evaluation` (``metrics["test"]``) and the selected epoch;
+    ``curves`` the step and epoch losses, per-epoch validation CorLoc and the probe maps
+    recorded after every epoch. :meth:`model` loads the reported weights.
+    """
+
+    method: Method
+    config: RunConfig
+    directory: Path
+    record: dict[str, Any]
+    _model: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def test(self) -> Evaluation:
+        return Evaluation.from_dict(self.record["metrics"]["test"])
+
+    @property
+    def curves(self) -> dict[str, Any]:
+        return self.record["curves"]
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        return self.record["timings"]
+
+    def model(self, device: str | torch.device = "cpu") -> nn.Module:
+        """The reported model (last epoch, or the epoch chosen on val), in eval mode."""
+        if self._model is None:
+            state = torch.load(self.directory / "checkpoint.pt", map_location="cpu",
+                               weights_only=True)
+            model = self.method.build_model(
+                self.config.replace(pretrained=False, weights_path=None), None)
+            model.load_state_dict(state["best_model"] or state["model"])
+            self._model = model
+        return self._model.to(device).eval()
+
+    @torch.no_grad()
+    def score_maps(self, batch: dict) -> torch.Tensor:
+        """The reported model's evaluation maps of ``batch`` (on the CPU), ``[B, H, W]``."""
+        return self.method.score_maps(self.model(), batch)
+
+
+def run_directory(config: RunConfig, output_dir: str | Path | None = None) -> Path:
+    """``<output_dir>/<paper>/<dataset>/<name>-<hash>``: where the run of ``config`` lives."""
+    return (results_root(output_dir) / config.PAPER / config.dataset
+            / f"{config.name}-{config.hash()}")
+
+
+def find_run(method: Method, config: RunConfig, output_dir: str | Path | None = None
+             ) -> Run | None:
+    """The recorded run of ``config`` under ``output_dir``, or None."""
+    directory = run_directory(config, output_dir)
+    path = directory / RESULTS_FILE
+    if not (path.is_file() and (directory / "checkpoint.pt").is_file()):
+        return None
+    record = read_results(path)
+    if record.get("config_hash") != config.hash():
+        return None
+    return Run(method, config, directory, record)
+
+
+def run(method: Method, config: RunConfig, output_dir: str | Path | None = None, *,
+        force: bool = False) -> Run:
+    """Train the run of ``config`` and evaluate it on test, or load it if recorded.
+
+    A recorded run (same :meth:`RunConfig.hash`, i.e. same configuration and package
+    version) under ``output_dir`` (default: :func:`results_root`) is loaded, not
+    retrained; ``force=True`` deletes it and trains again. An interrupted run resumes
+    from its last checkpoint (:func:`coloc.train.fit`). The model is seeded with
+    ``config.seed`` before it is built, so a run does not depend on what ran before it
+    in the process.
+
+    After every epoch the run records the validation CorLoc (on ``config.val_samples``
+    val images, where the dataset has a val split) and the raw maps of the first
+    :data:`PROBES` val images (test images where there is no val split), before training
+    and after each epoch. The test split is evaluated once, on the reported model (last
+    epoch by default; a ``select="val:..."`` run picks its epoch on val, never on test).
+    """
+    directory = run_directory(config, output_dir)
+    if force and directory.exists():
+        shutil.rmtree(directory)
+    recorded = None if force else find_run(method, config, output_dir)
+    if recorded is not None:
+        return recorded
+
+    device = select_device(config.device)
+    train_set = dataset_split(config, "train", train=True)
+    val_set = optional_val(config)
+    if config.synthetic_pretraining is not None:  # before seeding: cached or not, same RNG
+        synthetic_pretrained_backbone(config.synthetic_pretraining, results_root(output_dir))
+    torch.manual_seed(config.seed)
+    model = method.build_model(config, output_dir)
+    probe_set = probe_split(config)
+    probe_batch = collate_samples([probe_set[i] for i in range(min(PROBES, len(probe_set)))])
+    probes_path = directory / "probes.json"
+    probes: dict[str, list] = json.loads(probes_path.read_text()) if probes_path.is_file() \
+        else {}
+
+    def record_probes(net: nn.Module, epoch: int) -> None:
+        net.eval()
+        with torch.no_grad():
+            maps = method.probe_maps(net, to_device(probe_batch, device))
+        probes[str(epoch)] = np.round(maps.float().cpu().numpy(), 5).tolist()
+        atomic_write_bytes(probes_path, json.dumps(probes).encode())
+        net.train()
+
+    if "-1" not in probes:
+        record_probes(model.to(device), -1)  # before training
+
+    def validate(net: nn.Module) -> dict[str, float]:
+        result = evaluate(method.score_maps, net, val_set, batch_size=config.batch_size,
+                          device=device, threshold=config.corloc_threshold,
+                          rule=config.corloc_rule, max_box_acc=False, desc="val")
+        net.train()
+        return {f"corloc@{k}": v for k, v in result.corloc.items()}
+
+    started = time.perf_counter()
+    history: History = fit(
+        model, train_set, method.make_step(config), config.train_config(str(device)),
+        directory, evaluate=validate if val_set is not None else None,
+        on_epoch_end=record_probes,
+    )
+    train_seconds = time.perf_counter() - started
+    test = evaluate(method.score_maps, model, dataset_split(config, "test"),
+                    batch_size=config.batch_size, device=device,
+                    threshold=config.corloc_threshold, rule=config.corloc_rule,
+                    num_workers=config.num_workers)
+    metrics = {"test": test.to_dict(), "selected_epoch": history.selected_epoch,
+               "select": config.select}
+    curves = {
+        "step_losses": history.step_losses, "epoch_losses": history.epoch_losses,
+        "val": history.val_metrics, "probe_maps": probes,
+    }
+    timings = {"train": train_seconds, "epochs": history.epoch_seconds, "test": test.seconds}
+    write_results(directory / RESULTS_FILE, config.identity(), metrics, curves, timings)
+    # Read back: a trained run then holds exactly what a loaded one would (JSON floats).
+    return Run(method, config, directory, read_results(directory / RESULTS_FILE),
+               model.cpu().eval())
