@@ -1,12 +1,16 @@
-"""Tests for coloc.cam: CAM equals the classifier's evidence; mass shares by hand."""
+"""Tests for coloc.cam: CAM equals the classifier's evidence; mass shares by hand; the
+CAM baseline's profile and runs."""
 
 import math
 
 import pytest
 import torch
 
+from coloc import cam
 from coloc.cam import CAMClassifier, cam_step, mass_inside
+from coloc.data import collate_samples
 from coloc.models import build_backbone
+from coloc.runs import dataset_split
 
 
 def test_cam_mean_equals_the_class_logit_minus_bias():
@@ -39,3 +43,39 @@ def test_mass_inside_by_hand():
 def test_mass_inside_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="differ"):
         mass_inside(torch.zeros(1, 2, 2), torch.zeros(1, 3, 3, dtype=torch.bool))
+
+
+# ----------------------------------------------------------------------------- runs
+
+TINY = dict(image_size=32, train_samples=8, val_samples=4, test_samples=4, epochs=1,
+            batch_size=4, pretrained=False)
+
+
+def test_cam_profile_is_the_datasets_chapters_classifier():
+    config = cam.profile("synthetic", context_bias=1.0)
+    assert (config.epochs, config.batch_size, config.lr, config.milestones) == (10, 16, 0.02, (7,))
+    assert config.synthetic_options() == {"context_bias": 1.0}
+    assert cam.profile("synthetic").synthetic_options() == {}  # the default data, shared
+    with pytest.raises(ValueError, match="context_bias must be in"):
+        cam.profile("synthetic", context_bias=1.5)
+    with pytest.raises(ValueError, match="unknown dataset 'coco'"):
+        cam.profile("coco")
+
+
+def test_a_cam_run_trains_on_biased_data_and_scores_the_gt_class(tmp_path):
+    config = cam.profile("synthetic", context_bias=1.0, **TINY)
+    result = cam.run(config, tmp_path)
+    assert result.directory.parent == tmp_path / "cam" / "synthetic"
+    assert result.directory.name.startswith("cam-bias1-")
+    # the run's data is the biased benchmark, not the default one
+    biased, plain = dataset_split(config, "train"), dataset_split(config.replace(
+        context_bias=0.0), "train")
+    assert not torch.equal(biased[0]["image"], plain[0]["image"])
+
+    model = result.model()
+    batch = collate_samples([dataset_split(config, "test")[i] for i in range(2)])
+    maps = cam.score_maps(model, batch)
+    assert maps.shape == (2, 32, 32) and float(maps.min()) >= 0 and float(maps.max()) <= 1
+    other = cam.score_maps(model, {**batch, "label": (batch["label"] + 1) % 12})
+    assert not torch.equal(maps, other)  # the map is the CAM of the class it is given
+    assert set(result.test.corloc) == {"0.3", "0.5", "0.7", "mean"}
