@@ -2,7 +2,10 @@
 
 For each HTML page listed by the table of contents: take a screenshot, check that every
 <img> loaded (complete with a natural width), that chapter pages carry at least one
-figure, and that no notebook error (a Traceback) was rendered. Exits 1 on any problem.
+figure, that every figure has a caption, that every page of a method chapter renders
+at least one equation (MathJax output), that no text output is wider than the text
+column (the check names the cell), that no link points at a file outside the book, and
+that no notebook error (a Traceback) was rendered. Exits 1 on any problem.
 
 usage: python .ci/check_pages.py _build/html _build/screenshots
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import yaml
 from selenium import webdriver
@@ -19,12 +23,40 @@ from selenium.webdriver.chrome.service import Service
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN_IMAGES = """return Array.from(document.images)
     .filter(img => !(img.complete && img.naturalWidth > 0)).map(img => img.src);"""
+UNCAPTIONED = """return Array.from(document.querySelectorAll('main img'))
+    .filter(img => !(img.closest('figure') && img.closest('figure').querySelector('figcaption')))
+    .map(img => img.src.slice(-60));"""
+EQUATIONS = "return document.querySelectorAll('mjx-container').length;"
+WIDE_OUTPUTS = """return Array.from(document.querySelectorAll('.cell_output pre'))
+    .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+    .map(pre => pre.innerText.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 80));"""
+LINKS = "return Array.from(document.querySelectorAll('main a[href]')).map(a => a.href);"
+METHOD_CHAPTERS = ("book/caml_",)
+"""Pages of a method's chapters: each renders at least one equation."""
 
 
 def toc_pages() -> list[str]:
-    """The pages in _toc.yml, in order ("book/intro", "book/metrics", ...)."""
+    """The pages in _toc.yml, in order ("book/intro", "book/metrics", ...), whether the
+    chapters are listed flat or in parts."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [toc["root"]] + [chapter["file"] for chapter in toc.get("chapters", [])]
+    chapters = [c for part in toc.get("parts", []) for c in part["chapters"]]
+    return [toc["root"]] + [c["file"] for c in chapters + toc.get("chapters", [])]
+
+
+def _bad_link(href: str, html_dir: Path) -> list[str]:
+    """What is wrong with a link: a file of the book that does not exist, or a web address
+    that is really a file name (e.g. "http://PROTOCOL.md", a linkified word)."""
+    parsed = urlparse(href)
+    if parsed.scheme == "file":
+        target = Path(unquote(parsed.path))
+        if html_dir.resolve() not in target.resolve().parents or not target.exists():
+            return [f"link to a file outside the book or missing: {href}"]
+    elif parsed.scheme in ("http", "https") and Path(parsed.netloc).suffix in FILE_SUFFIXES:
+        return [f"link to a file name taken for a web address: {href}"]
+    return []
+
+
+FILE_SUFFIXES = (".md", ".py", ".txt", ".json", ".ipynb", ".yml")
 
 
 def browser() -> webdriver.Chrome:
@@ -60,6 +92,15 @@ def main(html_dir: Path, shots_dir: Path) -> int:
                 problems.append(f"{page}: a chapter without a single figure")
             if "Traceback (most recent call last)" in text:
                 problems.append(f"{page}: a notebook error was rendered")
+            uncaptioned = driver.execute_script(UNCAPTIONED)
+            if uncaptioned:
+                problems.append(f"{page}: figures without a caption: {uncaptioned}")
+            if page.startswith(METHOD_CHAPTERS) and driver.execute_script(EQUATIONS) == 0:
+                problems.append(f"{page}: a method chapter without a rendered equation")
+            for line in driver.execute_script(WIDE_OUTPUTS):
+                problems.append(f"{page}: an output wider than the text column: {line!r}")
+            for href in driver.execute_script(LINKS):
+                problems += [f"{page}: {why}" for why in _bad_link(href, html_dir)]
     finally:
         driver.quit()
     for problem in problems:

@@ -7,10 +7,11 @@
 # ---
 
 # %% [markdown]
+# (caml-summary)=
 # # CAML summary: Tables 2 and 7 across datasets
 #
 # *Ki, Uh, Choe and Byun, "Contrastive Attention Maps for Self-supervised
-# Co-localization", ICCV 2021.*
+# Co-localization", ICCV 2021* {cite}`ki2021caml`.
 #
 # The rotation and pretext-task chapters train one dataset per run. This page trains
 # nothing of its own on real data: it reads the runs recorded under `results/caml/` and
@@ -24,10 +25,10 @@
 #   point-symmetric transform).
 #
 # A cell is the run a chapter trains **by default** for that dataset, pretext task and
-# method, found by its full configuration (`coloc.caml.find_run`). A real-data cell that
-# nobody has trained yet says "not run", and the section "Filling in the empty cells"
-# gives the command that records it; once that command has run (on a GPU, with the data
-# under `data_root`), rerunning this page fills the cell. The synthetic column is
+# method, found by its full configuration (`coloc.caml.find_run`). The tables and the
+# figure show the datasets with recorded runs; a dataset nobody has trained yet is one
+# line of "Filling in the empty cells", with the commands that record it. Once they have
+# run (on a GPU, with the data under `data_root`), rerunning this page adds the dataset. The synthetic column is
 # trained here if it is missing, in a few minutes on a CPU, so the page is complete on
 # its own; when the book is built, the rotation and pretext chapters have already
 # recorded those runs and this page only loads them.
@@ -40,24 +41,22 @@
 # Measured real-data cells, produced with the paper's configuration, are comparable in
 # value.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 datasets = ["synthetic", "cub", "cars", "aircraft", "dogs"]  # columns, in this order
 seed = 0  # the seed of the runs to show (the chapters' -p seed)
+seeds = 3  # the rotation chapter's seeds on synthetic data: the resolution
 epochs = None  # None: each profile's (6 on synthetic, 80 on real data)
 output_dir = None  # where runs are recorded (<output_dir>/caml/); None: results/
 
-# %%
+# %% tags=["hide-input"]
 import warnings
 
 warnings.filterwarnings("ignore")
 
-import matplotlib.pyplot as plt
-import pandas as pd
-
-from coloc import caml
+from coloc import caml, report
+from coloc.report import glue_figure, glue_text, show
 from coloc.runtime import seed_everything
 
-pd.set_option("display.max_colwidth", 120)
 if isinstance(datasets, str):  # papermill: -p datasets synthetic,cub
     datasets = datasets.split(",")
 seed_everything(seed, threads=2)  # synthetic runs trained here match the chapters'
@@ -65,7 +64,11 @@ configs = caml.summary.summary_configs(
     datasets, caml.summary.TABLE7_PRETEXTS, seed=seed, epochs=epochs
 )
 cells = caml.summary.collect_summary(configs, output_dir)
-caml.summary.summary_status(cells)
+shown = caml.summary.measured(cells)
+by_seed = caml.run_seeds(caml.profile("synthetic", seed=seed, epochs=epochs), seeds, output_dir)
+resolution = report.seed_resolution(
+    [[r.test.corloc["0.5"] for r in runs_] for runs_ in by_seed.values()])
+show(caml.summary.summary_status(cells))
 
 # %% [markdown]
 # ## Table 2: CorLoc@0.5 against the co-localization state of the art
@@ -81,8 +84,8 @@ caml.summary.summary_status(cells)
 # the rotation model of the other chapters; its like-for-like published number is
 # Table 7's rotation row below.
 
-# %%
-caml.summary.summary_table2(cells)
+# %% tags=["hide-input"]
+show(caml.summary.summary_table2(shown))
 
 # %% [markdown]
 # ## Table 7: six pretext tasks, baseline vs. CAML
@@ -92,11 +95,18 @@ caml.summary.summary_table2(cells)
 # for rotation); CAML adds PTAP and the contrastive attention map loss to the same
 # task.
 
-# %%
-caml.summary.summary_table7(cells)
+# %% tags=["hide-input"]
+show(caml.summary.summary_table7(shown).reset_index())
 
 # %% [markdown]
 # ## CAML's gain over the baseline, published beside measured
+#
+# For each dataset and pretext task, the gain is
+#
+# $$\Delta = \mathrm{CorLoc@0.5}(\text{CAML}) - \mathrm{CorLoc@0.5}(\text{baseline}),$$
+#
+# CAML's $\mathcal{L}_{cls} + \mathcal{L}_{caml}$ with PTAP against $\mathcal{L}_{cls}$
+# with CAAM on the same task (the {ref}`rotation chapter <caml-rotation>` writes both out).
 #
 # What the tables can be compared on is direction: the bars show CAML's CorLoc@0.5
 # minus its baseline's, per pretext task, hatched for the paper and solid for our
@@ -104,20 +114,27 @@ caml.summary.summary_table7(cells)
 # on CUB for reference, since the default synthetic benchmark draws birds. Heights of
 # synthetic and published bars are not comparable; their signs are.
 
-# %%
-caml.summary.figure_summary_gains(cells)
-plt.show()
+# %% tags=["hide-input"]
+glue_figure("fig-summary-gains", caml.summary.figure_summary_gains(shown))
+glue_text("directions", " ".join(
+    caml.summary.direction_sentence(shown, dataset, resolution)
+    for dataset in dict.fromkeys(key[0] for key in shown)))
+report.glue_number("resolution", resolution)
 
 # %% [markdown]
+# ```{glue:figure} fig-summary-gains
+# :name: fig-caml-summary-gains
+#
+# CAML's gain over its baseline in CorLoc@0.5 per pretext task, one panel per dataset
+# with recorded runs: published (hatched) beside measured (solid). Compare the signs,
+# not the heights.
+# ```
+#
 # ### What the measured numbers show
 #
-# Computed from the runs, not written in advance. A single seed per configuration
-# cannot resolve differences of a few points, so gains under 3 points are counted as
-# "within 3 points" rather than as wins or losses.
-
-# %%
-for dataset in datasets:
-    print(caml.summary.direction_sentence(cells, dataset))
+# Computed from the runs, not written in advance: gains smaller than the resolution of
+# the synthetic seeds ({glue:text}`resolution:.1f` points of CorLoc@0.5) count as
+# "within" rather than as wins or losses. {glue:md}`directions`
 
 # %% [markdown]
 # ## Filling in the empty cells
@@ -130,20 +147,6 @@ for dataset in datasets:
 # `data_root` are not part of a run's identity. Without CUDA they run on the CPU, for
 # days.
 
-# %%
+# %% tags=["hide-input"]
 missing = caml.summary.missing_runs(cells)
-missing if len(missing) else print("every cell of the summary has a recorded run")
-
-# %% [markdown]
-# ## Other recorded runs
-#
-# Every other run folder under `results/caml/`: the ablations and distance readings of
-# the chapters, runs with another seed or fewer epochs, runs recorded by another
-# version of `coloc`, and runs still training. "differs from the default in" lists the
-# settings in which a run differs from the default run of its dataset, method and
-# pretext task, i.e. why it is not a cell of the tables above. What this lists depends
-# on what has been run on the machine that built the page.
-
-# %% tags=["nbval-ignore-output"]
-others = caml.summary.other_runs(cells, output_dir, seed=seed, epochs=epochs)
-others if len(others) else print("no other runs recorded")
+show(missing) if len(missing) else print("every cell of the summary has a recorded run")

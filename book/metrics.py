@@ -7,6 +7,7 @@
 # ---
 
 # %% [markdown]
+# (metrics)=
 # # How localization is scored
 #
 # Every number in this book comes from one of a handful of metrics, and small
@@ -33,13 +34,13 @@
 # that covers the object but is **smeared** over the background (the failure of
 # rotation-pretext attention that CAML fixes).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 dataset = "synthetic"  # this chapter trains nothing; it scores hand-made maps
 image_size = 128  # pixels; the maps are made at the input resolution
 num_images = 200  # images of the synthetic test split
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import warnings
 
 warnings.filterwarnings("ignore")
@@ -66,6 +67,7 @@ from coloc.metrics import (
     max_box_acc,
 )
 from coloc.plots import grid, show_map
+from coloc.report import glue_figure, show
 from coloc.runtime import seed_everything
 
 seed_everything(seed, threads=2)
@@ -83,7 +85,7 @@ samples = [test_set[i] for i in range(num_images)]
 # mask shifted by a few pixels, or the object mask plus smooth background noise. Real methods are judged the
 # same way in the chapters that follow.
 
-# %%
+# %% tags=["hide-input"]
 rng = np.random.default_rng(seed)
 
 
@@ -125,8 +127,17 @@ for col in range(4):
             gt_boxes=s["boxes"],
             title=f"{name}, image {col}",
         )
-fig.suptitle("Three made-up methods on the synthetic test split (GT box in red)")
 fig.tight_layout()
+glue_figure("fig-methods", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-methods
+# :name: fig-metrics-methods
+#
+# The three made-up methods' score maps (rows) on four synthetic test images
+# (columns), GT box in red. They fail differently: on the part only, shifted, or
+# spread over the background.
+# ```
 
 # %% [markdown]
 # ## From a score map to boxes
@@ -165,8 +176,17 @@ for col, tau in enumerate(thresholds):
         pred_boxes=every,
         title=f"every contour ({len(every)})\nbest IoU {iou_all:.2f}",
     )
-fig.suptitle("Thresholded masks and boxes (GT red, predicted green)")
 fig.tight_layout()
+glue_figure("fig-thresholds", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-thresholds
+# :name: fig-metrics-thresholds
+#
+# One smeared score map thresholded at four values of τ (columns): the foreground mask
+# (top) and the boxes of its contours (bottom; GT red, predicted green). Low
+# thresholds give one large box, high ones small boxes around the peaks.
+# ```
 
 # %% [markdown]
 # ## IoU with inclusive pixel corners
@@ -210,10 +230,17 @@ for ax, name in zip(axes, methods, strict=True):
     ax.set_xlabel("score-map threshold τ")
 axes[0].set_ylabel("box accuracy (%)")
 axes[0].legend()
-fig.suptitle(
-    "Box accuracy against the threshold; dots mark the best τ per IoU criterion"
-)
 fig.tight_layout()
+glue_figure("fig-boxacc", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-boxacc
+# :name: fig-metrics-boxacc
+#
+# Box accuracy against the threshold τ for each method and IoU criterion; dots mark
+# the best τ per criterion, which MaxBoxAccV2 reports. Each method gets its own best
+# threshold.
+# ```
 
 # %% [markdown]
 # ## PxAP: precision and recall of pixels
@@ -240,6 +267,15 @@ ax.set_ylabel("precision")
 ax.set_title("Pixel precision-recall curves")
 ax.legend()
 fig.tight_layout()
+glue_figure("fig-pr", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-pr
+# :name: fig-metrics-pr
+#
+# Pixel precision-recall curves of the three methods; PxAP is the area under each
+# curve, with no threshold to choose.
+# ```
 
 # %% [markdown]
 # ## CorLoc: one fixed threshold, and two ways to apply it
@@ -284,6 +320,16 @@ for ax, rule in zip(axes[1:], ("raw", "jet_gray"), strict=True):
         title=f"{rule} rule at 0.2: IoU {box_iou(box, gt_boxes[example]).max():.2f}",
     )
 fig.tight_layout()
+glue_figure("fig-jet", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-jet
+# :name: fig-metrics-jet
+#
+# Left: the jet-gray value of each raw score, and which scores each rule keeps at 0.2
+# of the maximum. Middle and right: CorLoc boxes of the same maps under the raw rule
+# and under PsyNet's jet-gray rule. The two rules keep different pixels.
+# ```
 
 # %% [markdown]
 # ## All metrics side by side
@@ -307,7 +353,7 @@ for name, maps in methods.items():
     row["MaxBoxAccV2 mean"] = best[name]["mean"]
     row["PxAP"] = pxaps[name]
     rows.append(row)
-pd.DataFrame(rows).set_index("method").round(2)
+show(pd.DataFrame(rows).round(2))
 
 # %% [markdown]
 # ## How fast is it?
@@ -329,7 +375,6 @@ evaluator.update(maps, gt_boxes)
 ours = evaluator.accuracy_curves()
 coloc_seconds = time.perf_counter() - start
 identical = all(np.array_equal(plain[d], ours[d]) for d in ours)
-print(
-    f"plain loop: {len(maps) / plain_seconds:.0f} img/s; coloc: {len(maps) / coloc_seconds:.0f} img/s "
-    f"({plain_seconds / coloc_seconds:.1f}x faster); identical accuracy curves: {identical}"
-)
+print(f"plain loop: {len(maps) / plain_seconds:.0f} img/s")
+print(f"coloc: {len(maps) / coloc_seconds:.0f} img/s ({plain_seconds / coloc_seconds:.1f}x faster)")
+print(f"identical accuracy curves: {identical}")

@@ -1,10 +1,14 @@
 """The report kit every chapter builds its tables, figures and sentences with.
 
 Published beside measured (:func:`published`, :func:`corloc_beside`, :func:`as_printed`),
+tables without plumbing (:func:`show`), numbers, sentences and figures pasted into the
+chapter's prose (:func:`glue_text`, :func:`glue_figure`: MyST-NB ``glue``), claims decided
+with a resolution from seed spread and recorded as data (:class:`Claim`,
+:func:`seed_resolution`, :func:`record_claims`),
 maps of recorded runs (:func:`figure_maps`, :func:`figure_maps_over_training`), training
 curves (:func:`figure_losses`, :func:`figure_validation`), where maps put their mass
 (:func:`map_statistics`), computed sentences (:func:`verdict`, :func:`ranking_sentence`)
-and every recorded run of a paper that a summary does not show (:func:`other_runs`).
+and how recorded configurations differ (:func:`differences`).
 Everything here works on :class:`coloc.runs.Run` and the score-map contract of
 :mod:`coloc.maps`, so it serves every paper; a paper's own tables and figures are in its
 folder (e.g. :mod:`coloc.caml.report`). One plotting style: :mod:`coloc.plots`.
@@ -13,7 +17,9 @@ folder (e.g. :mod:`coloc.caml.report`). One plotting style: :mod:`coloc.plots`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +35,15 @@ from coloc.evaluate import Evaluation
 from coloc.maps import ScoreMaps, upsample_maps
 from coloc.plots import grid, show_map
 from coloc.reference import CORLOC_COLUMNS, Table
-from coloc.runs import RESULTS_FILE, Run
-from coloc.runtime import read_results, results_root
+from coloc.runs import Run, RunConfig
+from coloc.runtime import atomic_write_bytes, results_root
 
 MEASURED = "measured"
 NOT_RUN = "not run"
+HOLDS, FAILS, WITHIN_NOISE = "holds", "does not hold", "within noise"
+
+
+# ---------------------------------------------------------------- published beside measured
 
 
 def published(table: Table) -> pd.DataFrame:
@@ -105,33 +115,183 @@ def map_statistics(score_maps: ScoreMaps, models: Mapping[str, torch.nn.Module],
     return pd.DataFrame(rows)
 
 
+# ----------------------------------------------------------------------------- the page
+
+
+def show(frame: pd.DataFrame) -> Any:
+    """``frame`` as an HTML table without its index (row numbers are plumbing)."""
+    from IPython.display import HTML
+
+    return HTML(frame.to_html(index=False, na_rep="-", float_format=lambda v: f"{v:.2f}"))
+
+
+def glue_text(name: str, markdown: str) -> None:
+    """Paste ``markdown`` into the chapter's prose where it says ``{glue:md}`name```
+    (MyST-NB ``glue``): computed sentences and numbers, never typed by hand."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(name, Markdown(markdown), display=False)
+
+
+def glue_number(name: str, value: float) -> None:
+    """Paste a number into the prose: ``{glue:text}`name:.1f``` (MyST-NB ``glue``)."""
+    from myst_nb import glue
+
+    glue(name, float(value), display=False)
+
+
+def glue_figure(name: str, fig: plt.Figure) -> None:
+    """Paste ``fig`` where a ``{glue:figure} name`` directive gives it a numbered caption;
+    the cell itself shows nothing (the figure appears once, captioned)."""
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def seed_resolution(samples: Iterable[Sequence[float]]) -> float:
+    """The smallest difference between two runs that seeds do not explain, in the
+    metric's units: ``2 * sqrt(2) * s``, ``s`` the standard deviation over seeds pooled
+    over ``samples`` (each: one configuration's metric for several seeds). A difference
+    of two runs has sd ``sqrt(2) * s``; two of those is a ~95 % band."""
+    squares, dof = 0.0, 0
+    for values in samples:
+        values = np.asarray(list(values), dtype=float)
+        if len(values) > 1:
+            squares += float(((values - values.mean()) ** 2).sum())
+            dof += len(values) - 1
+    if dof == 0:
+        raise ValueError("a seed resolution needs a configuration with two or more seeds")
+    return 2 * math.sqrt(2) * math.sqrt(squares / dof)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One comparative claim of a paper, decided on this book's runs.
+
+    ``published`` and ``measured``: the effect (e.g. method minus baseline, in points) as
+    printed and as measured here; the claim is the published effect's direction. The
+    verdict: "holds" when the measured effect has that direction by at least
+    ``resolution``, "does not hold" when it has the other by at least ``resolution``,
+    "within noise" otherwise, "not run" without a measurement.
+    """
+
+    paper: str
+    where: str  # "Table 3"
+    claim: str
+    published: float | None
+    measured: float | None
+    resolution: float
+    metric: str = "CorLoc@0.5"
+
+    @property
+    def verdict(self) -> str:
+        if self.measured is None:
+            return NOT_RUN
+        direction = 1.0 if self.published is None or self.published >= 0 else -1.0
+        effect = direction * self.measured
+        if effect >= self.resolution:
+            return HOLDS
+        return FAILS if effect <= -self.resolution else WITHIN_NOISE
+
+
+def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
+    """One row per claim: where, claim, published and measured effect, resolution,
+    verdict."""
+    return pd.DataFrame([{
+        "where": c.where, "claim": c.claim, "metric": c.metric,
+        "published effect": c.published, "measured effect": c.measured,
+        "resolution": round(c.resolution, 2), "verdict": c.verdict} for c in claims])
+
+
+def claims_sentence(claims: Sequence[Claim]) -> str:
+    """The verdicts as prose: how many claims hold, and each one that does not, with its
+    published and measured effect (a refuted finding is a sentence, not only a cell)."""
+    counted = [c for c in claims if c.verdict != NOT_RUN]
+    holding = sum(c.verdict == HOLDS for c in counted)
+    parts = [f"{holding} of {len(counted)} claims measured here hold"]
+    for c in counted:
+        if c.verdict != HOLDS:
+            published = "no number" if c.published is None else f"{c.published:+.2f}"
+            parts.append(f"{c.where}, \"{c.claim}\": published {published}, "
+                         f"measured {c.measured:+.2f} points ({c.verdict} at a resolution "
+                         f"of {c.resolution:.1f})")
+    missing = len(claims) - len(counted)
+    tail = f"; {missing} not run" if missing else ""
+    return "; ".join(parts) + tail + "."
+
+
+def claims_path(chapter: str, config: RunConfig, output_dir: str | Path | None = None
+                ) -> Path:
+    """``<output_dir>/claims/<chapter>/<dataset>-<hash>.json``: where a chapter's claims
+    for the run of ``config`` (its default configuration) are recorded, so a rerun with
+    other parameters does not overwrite the default's."""
+    return (results_root(output_dir) / "claims" / chapter
+            / f"{config.dataset}-{config.hash()}.json")
+
+
+def record_claims(chapter: str, claims: Sequence[Claim], config: RunConfig,
+                  output_dir: str | Path | None = None) -> Path:
+    """Write a chapter's claims (with their verdicts) to :func:`claims_path`, where a
+    later page collects them across papers instead of retyping them."""
+    path = claims_path(chapter, config, output_dir)
+    records = [{**asdict(c), "verdict": c.verdict} for c in claims]
+    atomic_write_bytes(path, json.dumps(records, indent=2).encode())
+    return path
+
+
+def read_claims(chapter: str, config: RunConfig, output_dir: str | Path | None = None
+                ) -> list[Claim] | None:
+    """The claims a chapter recorded for ``config``, or None if it has not run."""
+    path = claims_path(chapter, config, output_dir)
+    if not path.is_file():
+        return None
+    fields = set(Claim.__dataclass_fields__)
+    return [Claim(**{k: v for k, v in record.items() if k in fields})
+            for record in json.loads(path.read_text())]
+
+
 # ----------------------------------------------------------------------------- figures
 
 
 def feature_map(ax: plt.Axes, values: torch.Tensor, title: str, vmax: float | None = None,
-                 cmap: str = "jet") -> None:
-    ax.imshow(values.numpy(), cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
+                cmap: str = "jet") -> Any:
+    """A map at feature resolution (no interpolation), ticks off; returns the image for a
+    colour bar."""
+    image = ax.imshow(values.numpy(), cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
     ax.set_title(title, fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
+    return image
 
 
 
 @torch.no_grad()
 def figure_maps(runs: Mapping[str, Run], dataset: Dataset, indices: Sequence[int],
-                size: float = 1.9) -> plt.Figure:
-    """CAML Figures 2 and 7: each method's map on the same images, GT boxes red and the
-    CorLoc box (largest contour at 0.2 of the max) green, IoU in the title."""
+                size: float = 1.9, per_row: int | None = None) -> plt.Figure:
+    """Each run's score maps on the same images (e.g. CAML Figures 2 and 7), GT boxes red
+    and the CorLoc box (largest contour at the run's threshold) green, IoU in the title.
+    ``per_row`` wraps the images: each run then takes several rows, so panels stay large
+    in a text column."""
     batch = collate_samples([dataset[i] for i in indices])
-    fig, axes = grid(len(runs), len(indices), size=size)
-    for row, (label, result) in enumerate(runs.items()):
+    per_row = per_row or len(indices)
+    blocks = -(-len(indices) // per_row)
+    fig, axes = grid(len(runs) * blocks, per_row, size=size)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for r, (label, result) in enumerate(runs.items()):
         maps = result.score_maps(batch)
         evaluation = result.test
-        for col, index in enumerate(indices):
-            box = boxes_from_scoremap(maps[col], evaluation.threshold, rule=evaluation.rule)
-            iou = _iou_of(evaluation, index)
-            show_map(axes[row, col], batch["image"][col], maps[col], batch["boxes"][col], box,
-                     title=f"{label}: IoU {iou:.2f}")
+        for k, index in enumerate(indices):
+            ax = axes[r + len(runs) * (k // per_row), k % per_row]
+            ax.set_axis_on()
+            box = boxes_from_scoremap(maps[k], evaluation.threshold, rule=evaluation.rule)
+            show_map(ax, batch["image"][k], maps[k], batch["boxes"][k], box,
+                     title=f"{label}: IoU {_iou_of(evaluation, index):.2f}")
     fig.tight_layout()
     return fig
 
@@ -273,27 +433,69 @@ def differences(recorded: Mapping[str, Any], default: Mapping[str, Any]
             if recorded.get(k, "<absent>") != default.get(k, "<absent>")]
 
 
-def other_runs(paper: str, shown: Iterable[Run], describe: Callable[[Mapping[str, Any]], str],
-               output_dir: str | Path | None = None) -> pd.DataFrame:
-    """Every run folder under ``<output_dir>/<paper>`` that is not one of ``shown``.
+# ----------------------------------------------------------------------------- thresholds
 
-    One row per folder: dataset, folder name (method, configuration hash),
-    ``describe(record)`` (how its configuration differs from its dataset's default run)
-    and test CorLoc@0.5; a folder without results says so (training, or interrupted).
-    """
-    shown_dirs = {r.directory.resolve() for r in shown}
-    root = results_root(output_dir) / paper
-    columns = ["dataset", "run", "differs from the default in", "CorLoc@0.5"]
+
+@torch.no_grad()
+def threshold_curves(runs: Mapping[str, Run], dataset: Dataset, iou: float = 0.5,
+                     n: int = 1000, batch_size: int = 100) -> dict[str, dict[str, np.ndarray]]:
+    """Box accuracy at IoU ``iou`` against the map threshold, per run, over the first ``n``
+    images of ``dataset``: ``{"one box": ..., "every contour": ...}``, each 100 values for
+    ``arange(0, 1, 0.01)``. One box at 0.2 is CorLoc; the maximum of "every contour" is
+    MaxBoxAccV2's term at ``iou``, at the threshold it picks for the method."""
+    from coloc.metrics import MaxBoxAccEvaluator
+
+    curves = {}
+    for label, result in runs.items():
+        evaluators = {"one box": MaxBoxAccEvaluator((iou,), multi_contour=False),
+                      "every contour": MaxBoxAccEvaluator((iou,), multi_contour=True)}
+        for batch in first_batches(dataset, n, batch_size):
+            maps = result.score_maps(batch).numpy()
+            gt = [b.numpy() for b in batch["boxes"]]
+            for evaluator in evaluators.values():
+                evaluator.update(maps, gt)
+        curves[label] = {mode: e.accuracy_curves()[iou] for mode, e in evaluators.items()}
+    return curves
+
+
+def figure_threshold_curves(curves: Mapping[str, Mapping[str, np.ndarray]],
+                            corloc_threshold: float = 0.2, iou: float = 0.5) -> plt.Figure:
+    """:func:`threshold_curves` drawn: one colour per run, one box solid and every contour
+    dashed, CorLoc's fixed threshold as a vertical line, each curve's best threshold
+    marked (the one MaxBoxAccV2 uses)."""
+    thresholds = np.arange(0, 1, 0.01)
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    for (label, modes), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"],
+                                      strict=False):
+        for mode, style in (("one box", "-"), ("every contour", "--")):
+            curve = modes[mode]
+            ax.plot(thresholds, curve, style, color=colour["color"], label=f"{label}, {mode}")
+            best = int(np.argmax(curve))
+            ax.plot(thresholds[best], curve[best], "o", color=colour["color"])
+    ax.axvline(corloc_threshold, color="0.4", lw=0.8)
+    ax.text(corloc_threshold + 0.01, 2, "CorLoc threshold", fontsize=8, color="0.3")
+    ax.set_xlabel("map threshold (share of the map's maximum)")
+    ax.set_ylabel(f"boxes with IoU >= {iou} (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def seed_summary(runs_by_seed: Mapping[str, Sequence[Run]]) -> pd.DataFrame:
+    """Per method, test CorLoc@0.5, CorLoc mean and MaxBoxAccV2 mean over its seeds as
+    "mean ± sd" (sample sd), and the seeds used."""
     rows = []
-    for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
-        if folder.resolve() in shown_dirs:
-            continue
-        path = folder / RESULTS_FILE
-        if not path.is_file():
-            rows.append([folder.parent.name, folder.name, "-",
-                         "no results yet (training or interrupted)"])
-            continue
-        record = read_results(path)
-        rows.append([folder.parent.name, folder.name, describe(record),
-                     round(float(record["metrics"]["test"]["corloc"]["0.5"]), 2)])
-    return pd.DataFrame(rows, columns=columns)
+    for label, runs in runs_by_seed.items():
+        row: dict[str, Any] = {"method": label}
+        for column, value in (("CorLoc@0.5", lambda r: r.test.corloc["0.5"]),
+                              ("CorLoc mean", lambda r: r.test.corloc["mean"]),
+                              ("MaxBoxAccV2 mean", lambda r: r.test.max_box_acc_v2["mean"])):
+            values = np.array([value(r) for r in runs])
+            row[column] = f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+        row["seeds"] = ", ".join(str(r.config.seed) for r in runs)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -39,6 +39,7 @@ from coloc.caml.method import (
     make_step,
     probe_maps,
     run,
+    run_seeds,
     score_maps,
     triplet_distances,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "profile",
     "report",
     "run",
+    "run_seeds",
     "score_maps",
     "summary",
     "triplet_distances",

@@ -150,6 +150,16 @@ def find_run(config: CAMLConfig, output_dir: str | Path | None = None) -> Run | 
     return runs.find_run(METHOD, config, output_dir)
 
 
+def run_seeds(config: CAMLConfig, seeds: int, output_dir: str | Path | None = None, *,
+              force: bool = False) -> dict[str, list[Run]]:
+    """The baseline and CAML of ``config`` on ``seeds`` consecutive seeds from
+    ``config.seed`` (trained once, then loaded): ``{"Baseline": [...], "CAML": [...]}``,
+    the spread that sets a chapter's resolution (:func:`coloc.report.seed_resolution`)."""
+    return {label: [run(variant.replace(seed=config.seed + s), output_dir, force=force)
+                    for s in range(seeds)]
+            for label, variant in (("Baseline", config.baseline()), ("CAML", config))}
+
+
 average_pooling_maps = partial(score_maps, test_pooling="average")
 """Score maps of the channel mean of the features (supplement Table 1, "PTAP at test"
 unticked)."""

@@ -17,14 +17,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from coloc import __version__
 from coloc.caml.config import CAML_DATASETS, PRETEXTS, CAMLConfig
 from coloc.caml.method import find_run, run
 from coloc.data.memory import SYNTHETIC
 from coloc.reference import caml as reference
 from coloc.reference.caml import DATASET_COLUMNS
 from coloc.report import MEASURED, NOT_RUN, as_printed, differences, published
-from coloc.report import other_runs as recorded_elsewhere
 from coloc.runs import Run
 
 SUMMARY_DATASETS = ("synthetic", *CAML_DATASETS)
@@ -112,11 +110,11 @@ def _backbone_label(cells: Sequence[SummaryCell]) -> str:
 
 def summary_table2(cells: Mapping[SummaryKey, SummaryCell],
                    pretext: str = "rotation") -> pd.DataFrame:
-    """CAML Table 2 (CorLoc@0.5) over every dataset of ``cells``, in their order.
-
-    The published rows, then the measured baseline and CAML of ``pretext`` (rotation: the
-    chapters' default run), one column per dataset holding the number or "not run".
-    Published cells of a dataset the paper does not have (synthetic) are "-".
+    """CAML Table 2 (CorLoc@0.5): the published rows over CAML's four datasets, then the
+    measured baseline and CAML of ``pretext`` (rotation: the chapters' default run) for
+    every dataset of ``cells`` (pass :func:`measured` cells to show only what was run).
+    A dataset the paper does not have (synthetic) comes first; "-" is a cell without a
+    number (published: the paper has none; measured: not a dataset of ``cells``).
     """
     datasets = _axis(cells, 0)
     frame = published(reference.table("table2"))
@@ -124,6 +122,7 @@ def summary_table2(cells: Mapping[SummaryKey, SummaryCell],
     for dataset in datasets:
         if dataset not in frame.columns:
             frame[dataset] = None
+    columns = [*(d for d in datasets if d not in DATASET_COLUMNS), *DATASET_COLUMNS]
     rows = []
     for method in SUMMARY_METHODS:
         chosen = {d: cells[d, pretext, method] for d in datasets}
@@ -131,9 +130,10 @@ def summary_table2(cells: Mapping[SummaryKey, SummaryCell],
             else f"CAML ({pretext})"
         rows.append({"source": MEASURED, "backbone": _backbone_label(list(chosen.values())),
                      "method": label, **{d: cell.value for d, cell in chosen.items()}})
-    frame = frame[descriptive + datasets].astype(object)
+    frame = frame[descriptive + columns].astype(object)
     frame = frame.where(frame.notna(), "-")
-    return as_printed(pd.concat([frame, pd.DataFrame(rows)], ignore_index=True))
+    table = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True)
+    return as_printed(table.where(table.notna(), "-"))
 
 
 def published_corloc(pretext: str, dataset: str, method: str) -> float | None:
@@ -220,10 +220,10 @@ def figure_summary_gains(cells: Mapping[SummaryKey, SummaryCell], reference: str
 
 
 def direction_sentence(cells: Mapping[SummaryKey, SummaryCell], dataset: str,
-                       resolution: float = 3.0, reference: str = "cub") -> str:
+                       resolution: float, reference: str = "cub") -> str:
     """Per pretext task, is CAML above the baseline on ``dataset`` (measured) and in the
     paper (``dataset``, or ``reference`` for synthetic data), as one computed sentence.
-    Gains under ``resolution`` points count as "within": one seed does not resolve them.
+    Gains under ``resolution`` points (from seed spread) count as "within".
     """
     pretexts = _axis(cells, 1)
     source = dataset if dataset in DATASET_COLUMNS else reference
@@ -238,7 +238,7 @@ def direction_sentence(cells: Mapping[SummaryKey, SummaryCell], dataset: str,
         parts = [f"CAML above the baseline on {len(above)} of {len(known)} pretext tasks"
                  + (f" ({', '.join(above)})" if above else "")]
         if within:
-            parts.append(f"within {resolution:.0f} points on {within}")
+            parts.append(f"within {resolution:.1f} points on {within}")
         if below:
             parts.append(f"below on {len(below)} ({', '.join(below)})")
         return ", ".join(parts)
@@ -265,18 +265,26 @@ def train_command(config: CAMLConfig, data_root: str = "DATA") -> str:
     return f"papermill book/{chapter}.ipynb {chapter}-{config.dataset}.ipynb {options}"
 
 
+def measured(cells: Mapping[SummaryKey, SummaryCell]) -> dict[SummaryKey, SummaryCell]:
+    """The cells of the datasets with at least one recorded run: what the summary's
+    tables and figure show."""
+    shown = {key[0] for key, cell in cells.items() if cell.run is not None}
+    return {key: cell for key, cell in cells.items() if key[0] in shown}
+
+
 def missing_runs(cells: Mapping[SummaryKey, SummaryCell], data_root: str = "DATA"
                  ) -> pd.DataFrame:
-    """The "not run" cells grouped by the command that records them: dataset, pretext
-    tasks, number of runs and command (:func:`train_command`), one row per command."""
-    groups: dict[str, list[SummaryCell]] = {}
+    """The "not run" cells, one row per dataset: how many runs are missing and the
+    commands that record them (:func:`train_command`, one per chapter)."""
+    groups: dict[str, dict[str, int]] = {}
     for cell in cells.values():
         if cell.run is None:
-            groups.setdefault(train_command(cell.config, data_root), []).append(cell)
-    rows = [{"dataset": group[0].config.dataset,
-             "pretext tasks": ", ".join(dict.fromkeys(c.config.pretext for c in group)),
-             "runs": len(group), "command": command} for command, group in groups.items()]
-    return pd.DataFrame(rows, columns=["dataset", "pretext tasks", "runs", "command"])
+            commands = groups.setdefault(cell.config.dataset, {})
+            command = train_command(cell.config, data_root)
+            commands[command] = commands.get(command, 0) + 1
+    rows = [{"dataset": dataset, "runs missing": sum(commands.values()),
+             "commands": " ; ".join(commands)} for dataset, commands in groups.items()]
+    return pd.DataFrame(rows, columns=["dataset", "runs missing", "commands"])
 
 
 def summary_status(cells: Mapping[SummaryKey, SummaryCell]) -> pd.DataFrame:
@@ -292,28 +300,3 @@ def summary_status(cells: Mapping[SummaryKey, SummaryCell]) -> pd.DataFrame:
                                      f"{len(mine)}",
         })
     return pd.DataFrame(rows)
-
-
-def _describe(record: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
-    config = record.get("config", {})
-    try:
-        default = CAMLConfig.profile(config["dataset"], require_data=False, **overrides).replace(
-            **{name: config[name] for name in _RUN_FIELDS if name in config})
-    except (KeyError, TypeError, ValueError) as err:
-        return f"cannot compare: {err}"
-    parts = [f"{k}={v}" for k, v in differences(config, default.identity())]
-    if record.get("version") != __version__:
-        parts.append(f"recorded by coloc {record.get('version')}")
-    return ", ".join(parts) or "none"
-
-
-def other_runs(cells: Mapping[SummaryKey, SummaryCell], output_dir: str | Path | None = None,
-               **overrides: Any) -> pd.DataFrame:
-    """Every run folder under ``<output_dir>/caml`` that is not a cell of ``cells``
-    (:func:`coloc.report.other_runs`), with the fields in which its configuration differs
-    from the default run of its dataset, method and pretext task
-    (:func:`coloc.caml.profile` with ``overrides``; "none" when it is that default run,
-    e.g. of a dataset the summary does not show)."""
-    shown = [c.run for c in cells.values() if c.run is not None]
-    return recorded_elsewhere("caml", shown, lambda record: _describe(record, overrides),
-                              output_dir)

@@ -127,3 +127,47 @@ def test_pooling_corloc_scores_each_pooling_of_the_same_features():
     by_pooling = table.set_index("pooling")["CorLoc@0.5"]
     assert by_pooling["max"] == 0.0  # the corner outshines the centre: box in the corner
     assert by_pooling["bottom-30%"] == 100.0  # the corner's other channels are 0
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def stand_in(corloc: dict | None = None, val: list | None = None, hinge=None):
+    """A recorded run's surface: test CorLoc and the curves the report reads."""
+    from types import SimpleNamespace
+
+    losses = {} if hinge is None else {"hinge_active": [hinge]}
+    test = SimpleNamespace(corloc=corloc or {}, max_box_acc_v2={"mean": 0.0})
+    return SimpleNamespace(test=test, curves={"val": val or [], "epoch_losses": losses})
+
+
+def test_validation_choice_is_made_on_val_not_test():
+    better_on_val = stand_in({"0.5": 10.0}, [{"corloc@0.5": 60.0, "corloc@mean": 50.0}], 0.2)
+    better_on_test = stand_in({"0.5": 90.0}, [{"corloc@0.5": 40.0, "corloc@mean": 30.0}], 1.0)
+    choice = report.validation_choice({"a": better_on_val, "b": better_on_test})
+    assert choice.chosen == "a"
+    assert choice.table.to_dict("records")[1] == {
+        "setting": "b", "val CorLoc@0.5 (%)": 40.0, "val CorLoc mean (%)": 30.0,
+        "hinge open (last epoch)": 1.0}
+    assert "a reaches 60.0 %" in choice.sentence and "b 40.0 %" in choice.sentence
+
+
+def test_table_claims_take_the_published_effect_from_the_table(monkeypatch):
+    monkeypatch.setattr(report, "Run", type(stand_in()))  # stand-ins count as runs
+    ours = stand_in({"mean": 60.0})
+    claims = report.table_claims("table6", "pooling", "top-70%", ours, {
+        "max": ("top-70 % beats max", stand_in({"mean": 59.0})),
+        "average": ("top-70 % beats average", None)}, resolution=2.0)
+    assert [(c.where, c.published, c.measured, c.verdict) for c in claims] == [
+        ("Table 6", round(73.20 - 58.01, 2), 1.0, "within noise"),
+        ("Table 6", round(73.20 - 70.94, 2), None, "not run")]
+
+
+def test_pretext_claims_include_the_spread_over_tasks():
+    runs = {"rotation": {"baseline": stand_in({"0.5": 20.0}), "ours": stand_in({"0.5": 50.0})},
+            "hflip": {"baseline": stand_in({"0.5": 40.0}), "ours": stand_in({"0.5": 45.0})}}
+    claims = report.pretext_claims(runs, "synthetic", resolution=3.0)
+    rotation = reference.table("table7").row(task="rotation", dataset="cub")
+    assert claims[0].published == round(rotation["ours"] - rotation["baseline"], 2)
+    assert [c.measured for c in claims] == [30.0, 5.0, 20.0 - 5.0]  # spread: 20 vs 5
+    assert claims[-1].claim.startswith("CAML evens out the tasks")

@@ -71,7 +71,8 @@ def test_synthetic_cells_are_trained_real_ones_only_looked_up(summary, monkeypat
 def test_table2_sets_each_runs_number_in_its_dataset_column(summary):
     _, _, cells = summary
     table = report.summary_table2(cells)
-    assert list(table.columns) == ["source", "backbone", "method", "synthetic", "cub"]
+    assert list(table.columns) == ["source", "backbone", "method", "synthetic", "cub", "cars",
+                                   "aircraft", "dogs"]  # the paper's four always shown
     published = table[table.source != kit.MEASURED]
     assert len(published) == 8 and set(published.synthetic) == {"-"}
     assert published.set_index(["backbone", "method"]).loc[("VGG16", "PsyNet"), "cub"] == "83.78"
@@ -108,41 +109,25 @@ def test_missing_runs_name_the_command_that_records_them(tmp_path):
     assert all(cell.run is None for cell in cells.values())
     missing = report.missing_runs(cells, data_root="/data")
     assert missing.to_dict("records") == [
-        {"dataset": "cub", "pretext tasks": "rotation", "runs": 2,
-         "command": "papermill book/caml_rotation.ipynb caml_rotation-cub.ipynb "
-                    "-p dataset cub -p data_root /data -p seed 1"},
-        {"dataset": "cub", "pretext tasks": "scale", "runs": 2,
-         "command": "papermill book/caml_pretext.ipynb caml_pretext-cub.ipynb "
-                    "-p dataset cub -p data_root /data -p seed 1"},
+        {"dataset": "cub", "runs missing": 4,
+         "commands": "papermill book/caml_rotation.ipynb caml_rotation-cub.ipynb "
+                     "-p dataset cub -p data_root /data -p seed 1 ; "
+                     "papermill book/caml_pretext.ipynb caml_pretext-cub.ipynb "
+                     "-p dataset cub -p data_root /data -p seed 1"},
     ]
     status = report.summary_status(cells)
     assert status.to_dict("records") == [{"dataset": "cub", "Table 2 runs recorded": "0 of 2",
                                           "Table 7 runs recorded": "0 of 4"}]
 
 
-def test_other_runs_lists_every_unshown_folder_with_its_differences(summary, tmp_path):
-    _, configs, _ = summary
-    record(configs["cub", "rotation", "CAML"], tmp_path, 70.0)  # shown: not listed
-    record(configs["cub", "hflip", "Baseline"].replace(theta_bg=2.0), tmp_path, 55.5551)
-    record(caml.profile("cars", require_data=False, pretext="vflip"), tmp_path, 91.0)
-    (tmp_path / "caml" / "dogs" / "caml-rotation-0123456789ab").mkdir(parents=True)
-    cells = report.collect_summary({k: c for k, c in configs.items() if k[0] == "cub"},
-                                   tmp_path)
-    listing = report.other_runs(cells, tmp_path, **TINY)
-    assert cells["cub", "rotation", "CAML"].run.directory.name not in set(listing.run)
-    rows = {r["run"]: r for r in listing.to_dict("records")}
-    assert len(rows) == 3
-    flip = next(r for name, r in rows.items() if name.startswith("baseline-hflip-"))
-    assert flip["dataset"] == "cub" and flip["CorLoc@0.5"] == 55.56
-    assert flip["differs from the default in"] == "theta_bg=2.0"
-    cars = next(r for r in rows.values() if r["dataset"] == "cars")
-    assert cars["differs from the default in"] == ", ".join(
-        f"{k}={v}" for k, v in [("image_size", 224), ("train_samples", None),
-                                ("val_samples", None), ("test_samples", None),
-                                ("pretrained", True), ("epochs", 80), ("batch_size", 64)])
-    assert rows["caml-rotation-0123456789ab"]["CorLoc@0.5"].startswith("no results yet")
-    plain = report.other_runs(cells, tmp_path)  # against the real profiles
-    assert plain.set_index("dataset").loc["cars", "differs from the default in"] == "none"
+def test_measured_keeps_only_datasets_with_a_recorded_run(summary):
+    _, _, cells = summary
+    shown = report.measured(cells)
+    assert {key[0] for key in shown} == {"synthetic", "cub"}  # cub: one stand-in run
+    assert all(key[0] != "cub" or key in cells for key in shown)
+    table = report.summary_table2(shown)
+    measured = table[table.source == kit.MEASURED]
+    assert set(measured["cars"]) == {"-"} and kit.NOT_RUN in set(measured["cub"])
 
 
 def test_figure_and_sentence_are_computed_from_the_cells(summary):
@@ -150,14 +135,14 @@ def test_figure_and_sentence_are_computed_from_the_cells(summary):
     figure = report.figure_summary_gains(cells)
     assert [ax.get_title() for ax in figure.axes] == ["synthetic\n(published: cub)",
                                                    "cub\n(measured: not run)"]
-    sentence = report.direction_sentence(cells, "cub")
+    sentence = report.direction_sentence(cells, "cub", 3.0)
     assert sentence == ("cub: measured, not run; published (cub), CAML above the "
-                        "baseline on 1 of 2 pretext tasks (rotation), within 3 points on 1.")
+                        "baseline on 1 of 2 pretext tasks (rotation), within 3.0 points on 1.")
     gain = {p: cells["synthetic", p, "CAML"].corloc - cells["synthetic", p, "Baseline"].corloc
             for p in PRETEXTS}
     assert ("above the baseline on "
             f"{sum(g >= 3 for g in gain.values())} of 2") in report.direction_sentence(
-        cells, "synthetic")
+        cells, "synthetic", 3.0)
 
 
 def test_figure_validation_draws_each_runs_metric_per_epoch():
