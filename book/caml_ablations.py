@@ -6,7 +6,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # (caml-ablations)=
 # # CAML ablations: what the loss compares, how PTAP pools, and theta_bg
 #
@@ -102,7 +102,7 @@ settings = ("dataset", "backbone", "image_size", "epochs", "lr", "theta_bg", "to
             "distance", "headroom", "peak_gradient")
 show(pd.DataFrame({"setting": settings, "value": [str(getattr(config, s)) for s in settings]}))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Table 4: attention maps or attended features in L_caml
 #
 # With `embedding="features"` every map `X` of both triplets becomes `X * F_w`, the
@@ -116,7 +116,7 @@ show(report.corloc_beside(
     reference.table("table4"), {"features": features, "attention": ours}, match="embedding"
 ))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Table 5: positive and negative pairs
 #
 # *w/o neg pairs*: only the two positive distances, `d(anchor, positive)` (an
@@ -133,7 +133,7 @@ show(report.corloc_beside(
     match="pairs",
 ))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Table 6: how PTAP pools
 #
 # PTAP averages, at every pixel, the `k` largest of the `C` ECA-weighted channel
@@ -151,7 +151,7 @@ show(report.corloc_beside(
     match="pooling",
 ))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # Top-70 % and average pooling can only differ where fewer than 30 % of the channels
 # are zero at a pixel: where at least 30 % are zero (ReLU features), the top 70 % hold
 # every non-zero value, and the top-70 % mean is the channel mean times `C / k`, the
@@ -173,7 +173,7 @@ glue_text("sparsity", (
     f"to a constant). Of the model trained with bottom-30 %, {100 * all_zero:.0f} % of 200 "
     "test maps are 0 everywhere."))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Figure 4: one model, three poolings
 #
 # The paper's Figure 4 pools the features of *one* trained CAML model three ways: the
@@ -197,7 +197,7 @@ maps = caml.report.pooled_maps(ours.model(), batch["image"], poolings)
 glue_figure("fig-poolings", caml.report.figure_poolings(maps, batch))
 show(caml.report.pooling_corloc(ours.model(), test_set, poolings))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-poolings
 # :name: fig-caml-poolings
 #
@@ -207,7 +207,7 @@ show(caml.report.pooling_corloc(ours.model(), test_set, poolings))
 # background of the paper's figure.
 # ```
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Supplement Figure 1: CorLoc against PTAP's k
 #
 # The same `k` swept with `L_caml` (CAML) and without it (the baseline's loss with PTAP
@@ -243,7 +243,7 @@ show(pd.DataFrame(
     }
 ))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-k
 # :name: fig-caml-k
 #
@@ -251,7 +251,7 @@ show(pd.DataFrame(
 # (CAML) and without it (PTAP with the baseline's loss); the dashed line is the baseline.
 # ```
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Supplement Table 1: PTAP at test time
 #
 # The same trained CAML model evaluated twice: with its PTAP map (as trained), and
@@ -270,7 +270,7 @@ show(report.corloc_beside(
     reference.table("supp_table1"), {True: ours, False: train_only}, match="ptap_test"
 ))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Supplement Table 2: top-k per pixel or per image
 #
 # Pixel-wise (Eq. 2) picks the `k` largest channels at each pixel; channel-wise picks
@@ -283,7 +283,7 @@ show(report.corloc_beside(
     reference.table("supp_table2"), {"channel": channelwise, "pixel": ours}, match="selection"
 ))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Figure 6: what theta_bg puts into the negative
 #
 # Eq. 3 keeps, as the negative of each triplet, the map where `1 - A` exceeds
@@ -303,7 +303,7 @@ glue_figure("fig-masks", caml.report.figure_background_masks(
 ))
 show(caml.report.background_share(ours.model(), test_set, sweep, config.headroom))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-masks
 # :name: fig-caml-masks
 #
@@ -313,7 +313,7 @@ show(caml.report.background_share(ours.model(), test_set, sweep, config.headroom
 # negative.
 # ```
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The peak as a constant: how the maps are normalized for Eq. 3 (a choice made on val)
 #
 # $\theta_{bg}$ works on maps divided by their maximum times 1.05 (see "Choices" in the
@@ -335,10 +335,10 @@ peak_choice = caml.report.validation_choice({"the peak as a constant": ours,
 glue_text("peak", peak_choice.sentence)
 show(peak_choice.table)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # {glue:md}`peak`
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The theta_bg sweep
 #
 # The paper reports CAML above the baseline "by a large margin" for every
@@ -351,7 +351,7 @@ for theta in thetas:
 glue_figure("fig-theta", caml.report.figure_sweep({"CAML": by_theta}, "theta_bg",
                                                   metric="0.5", baseline=base))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-theta
 # :name: fig-caml-theta
 #
@@ -360,7 +360,7 @@ glue_figure("fig-theta", caml.report.figure_sweep({"CAML": by_theta}, "theta_bg"
 # table below.
 # ```
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The paper's claims, decided here
 #
 # Each claim compares CAML ("Ours") with one row by CorLoc mean, the effect printed in
@@ -394,10 +394,10 @@ glue_text("claims", report.claims_sentence(claims))
 report.glue_number("resolution", resolution)
 show(report.claims_table(claims))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # {glue:md}`claims`
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## All runs of this chapter
 
 # %% tags=["hide-input"]

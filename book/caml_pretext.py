@@ -6,7 +6,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # (caml-pretext)=
 # # CAML beyond rotation: six pretext tasks and two combinations
 #
@@ -82,7 +82,7 @@ resolution = report.seed_resolution(
     [[r.test.corloc["0.5"] for r in runs_] for runs_ in by_seed.values()])
 test_set = dataset_split(config, "test")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Table 7: six pretext tasks, baseline against CAML
 #
 # CorLoc@0.5; the published columns are the paper's VGG16 numbers for this dataset
@@ -99,7 +99,7 @@ glue_text("claims", report.claims_sentence(claims))
 report.glue_number("resolution", resolution)
 show(report.claims_table(claims))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-gains
 # :name: fig-caml-gains
 #
@@ -114,7 +114,7 @@ show(report.claims_table(claims))
 # the six tasks, max minus min, is smaller than the baseline's; the effect is the
 # baseline's spread minus CAML's). {glue:md}`claims`
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Supplement Table 3: combined transformations
 #
 # Each image draws one transform per component (e.g. a rotation *and* a scale); the
@@ -126,14 +126,14 @@ show(caml.report.pretext_table(
     "supp_table3", {t: runs[t] for t in combinations}, config.dataset
 ))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # The supplement prints the combinations for all four datasets; the table above sets
 # CUB's beside ours. All of them, as published (VGG16, CorLoc@0.5):
 
 # %% tags=["hide-input"]
 show(report.published(reference.table("supp_table3")))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Supplement Figure 2: CAML's maps across tasks
 #
 # The supplement shows CAML's rotation maps on the four real benchmarks. One notebook
@@ -152,7 +152,7 @@ glue_figure("fig-tasks", report.figure_maps(
     size=1.9,
 ))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-tasks
 # :name: fig-caml-tasks
 #
@@ -160,7 +160,7 @@ glue_figure("fig-tasks", report.figure_maps(
 # model of each pretext task (rows), IoU of the CorLoc box in each title.
 # ```
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## All runs of this chapter
 
 # %% tags=["hide-input"]

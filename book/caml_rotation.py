@@ -6,7 +6,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # (caml-rotation)=
 # # CAML: contrastive attention maps for co-localization (rotation)
 #
@@ -78,7 +78,7 @@ settings = ("dataset", "backbone", "pretrained", "image_size", "train_samples", 
             "margin", "distance", "headroom", "peak_gradient", "select", "corloc_rule")
 show(pd.DataFrame({"setting": settings, "value": [str(getattr(config, s)) for s in settings]}))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The method
 #
 # A backbone maps an image $x$ to a feature map $\mathbf{F}_x \in \mathbb{R}^{C \times H
@@ -149,7 +149,7 @@ show(pd.DataFrame({"setting": settings, "value": [str(getattr(config, s)) for s 
 # fine-tunes ImageNet weights, and PsyNet's baseline owes much of its localization to
 # them.
 
-# %%
+# %% tags=[]
 variants = {"Baseline": config.baseline(), "CAML": config}
 if ablations:
     variants |= {"- L_cls": config.replace(use_cls=False),
@@ -170,7 +170,7 @@ show(pd.DataFrame({"run": [f"{label}, seed {r.config.seed}" for label, seeds_ in
                    + [r.directory.name for label, r in runs.items()
                       if label not in by_seed]}))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The headline: baseline against CAML over three seeds
 #
 # Test CorLoc and MaxBoxAccV2 of the last epoch, mean ± standard deviation over the
@@ -196,7 +196,7 @@ glue_text("headline", (
     f"({headline.loc[1, 'MaxBoxAccV2 mean']} against {headline.loc[0, 'MaxBoxAccV2 mean']})."))
 show(headline)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # {glue:md}`headline` Why the two metrics disagree so much is the subject of
 # {ref}`caml-thresholds` below.
 #
@@ -214,7 +214,7 @@ show(headline)
 show(caml.report.table2({"Baseline (PsyNet-style, rotation)": base, "CAML (rotation)": ours},
                         dataset))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Table 1: MaxBoxAccV2 against weakly supervised methods
 #
 # MaxBoxAccV2 {cite}`choe2020evaluating` picks the best map threshold over the whole test
@@ -225,7 +225,7 @@ show(caml.report.table2({"Baseline (PsyNet-style, rotation)": base, "CAML (rotat
 show(caml.report.table1({"Baseline (PsyNet-style, rotation)": base, "CAML (rotation)": ours},
                         dataset))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Table 3: ablation of L_cls, L_caml and PTAP
 #
 # CorLoc at IoU 0.3, 0.5 and 0.7 and their mean: one box per image, the largest contour
@@ -238,7 +238,7 @@ show(report.corloc_beside(reference.table("table3"), {
     "- L_caml": runs.get("- L_caml"), "- A_PTAP": runs.get("- A_PTAP")},
     why="not run: ablations=False"))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ### The paper's claims, decided here
 #
 # Each comparative claim of Tables 3 and 7, with the effect the paper prints, the effect
@@ -254,7 +254,7 @@ ledger = report.claims_table(claims)
 glue_text("claims", report.claims_sentence(claims))
 show(ledger)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # {glue:md}`claims`
 #
 # ### Where the maps go
@@ -277,7 +277,7 @@ stats.insert(1, "CorLoc@0.5 (%)", [round(e.corloc["0.5"], 2)
 glue_text("smearing", caml.report.smearing_sentence(stats))
 show(stats)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # {glue:md}`smearing`
 #
 # (caml-thresholds)=
@@ -293,7 +293,7 @@ curves = report.threshold_curves({"Baseline": base, "CAML": ours}, test_set)
 glue_figure("fig-thresholds", report.figure_threshold_curves(curves))
 glue_text("thresholds", caml.report.threshold_sentence(curves))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-thresholds
 # :name: fig-caml-thresholds
 #
@@ -337,7 +337,7 @@ if ablations:
 else:
     glue_text("distance", "Not run: `ablations=False`.")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # {glue:md}`distance` Figure {numref}`fig-caml-hinge` shows what each reading does to the
 # hinge.
 #
@@ -362,7 +362,7 @@ images = torch.stack([test_set[hit + i]["image"] for i in range(3)])
 example = caml.explain(ours.model(), images, labels, ours.config)
 glue_figure("fig-framework", caml.report.figure_framework(example, i=0))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-framework
 # :name: fig-caml-framework
 #
@@ -384,7 +384,7 @@ glue_figure("fig-pipeline", caml.report.figure_pipeline(example, i=0, distances=
     frame: f"\nd+ {d['d_pos'][0]:.2f}, d- {d['d_neg'][0]:.2f}"
     for frame, d in distances.items()}))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-pipeline
 # :name: fig-caml-pipeline
 #
@@ -403,7 +403,7 @@ glue_figure("fig-pipeline", caml.report.figure_pipeline(example, i=0, distances=
 glue_figure("fig-maps", report.figure_maps({"Baseline": base, "CAML": ours}, test_set,
                                            [0, 1, 2, 3], size=2.2))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-maps
 # :name: fig-caml-maps
 #
@@ -426,7 +426,7 @@ glue_figure("fig-probes", report.figure_maps_over_training({"Baseline": base, "C
 glue_figure("fig-validation", report.figure_validation({"Baseline": base, "CAML": ours}))
 glue_text("validation", caml.report.validation_sentence({"Baseline": base, "CAML": ours}))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-losses
 # :name: fig-caml-losses
 #
@@ -460,7 +460,7 @@ shown = torch.randperm(len(test_set), generator=generator)[:8].tolist()
 glue_figure("fig-more-maps", report.figure_maps({"Baseline": base, "CAML": ours}, test_set,
                                                 shown, size=2.2, per_row=4))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-more-maps
 # :name: fig-caml-more-maps
 #
@@ -479,7 +479,7 @@ glue_figure("fig-failures", report.figure_maps({"CAML": ours}, test_set, worst.t
                                                size=2.2, per_row=4))
 glue_text("failures", caml.report.failure_sentence(ours, test_set, worst))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-failures
 # :name: fig-caml-failures
 #

@@ -6,7 +6,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # (caml-summary)=
 # # CAML summary: Tables 2 and 7 across datasets
 #
@@ -70,7 +70,7 @@ resolution = report.seed_resolution(
     [[r.test.corloc["0.5"] for r in runs_] for runs_ in by_seed.values()])
 show(caml.summary.summary_status(cells))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Table 2: CorLoc@0.5 against the co-localization state of the art
 #
 # The published rows are those of the paper; the two measured rows hold, per dataset,
@@ -87,7 +87,7 @@ show(caml.summary.summary_status(cells))
 # %% tags=["hide-input"]
 show(caml.summary.summary_table2(shown))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Table 7: six pretext tasks, baseline vs. CAML
 #
 # For each dataset, the published CorLoc@0.5 (VGG16) beside the measured one. The
@@ -98,7 +98,7 @@ show(caml.summary.summary_table2(shown))
 # %% tags=["hide-input"]
 show(caml.summary.summary_table7(shown).reset_index())
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## CAML's gain over the baseline, published beside measured
 #
 # For each dataset and pretext task, the gain is
@@ -121,7 +121,7 @@ glue_text("directions", " ".join(
     for dataset in dict.fromkeys(key[0] for key in shown)))
 report.glue_number("resolution", resolution)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-summary-gains
 # :name: fig-caml-summary-gains
 #
@@ -136,7 +136,7 @@ report.glue_number("resolution", resolution)
 # the synthetic seeds ({glue:text}`resolution:.1f` points of CorLoc@0.5) count as
 # "within" rather than as wins or losses. {glue:md}`directions`
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Filling in the empty cells
 #
 # Each command records the runs of the "not run" cells of one dataset: the rotation

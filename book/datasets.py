@@ -109,7 +109,7 @@ fig.tight_layout()
 glue_figure("fig-families", fig)
 print({family: SyntheticDataset(families=(family,)).num_classes for family in FAMILIES})
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-families
 # :name: fig-datasets-families
 #
@@ -143,7 +143,7 @@ for col, index in enumerate(same_class):
 fig.tight_layout()
 glue_figure("fig-context", fig)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-context
 # :name: fig-datasets-context
 #
@@ -176,7 +176,7 @@ for col, variant in enumerate(VARIANTS):
 fig.tight_layout()
 glue_figure("fig-variants", fig)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-variants
 # :name: fig-datasets-variants
 #
@@ -224,7 +224,7 @@ glue_figure("fig-sizes", fig)
 glue_text("sizes", f"The GT box covers a median {np.median(area):.2f} of the image (10-90 %: "
           f"{np.quantile(area, 0.1):.2f} to {np.quantile(area, 0.9):.2f}).")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-sizes
 # :name: fig-datasets-sizes
 #
@@ -405,10 +405,8 @@ models = {bias: cam_run(bias) for bias in (0.0, 1.0)}
 measured = {
     f"CAM, context_bias {b}": cam_shares(model, b) for b, model in models.items()
 }
-print(
-    f"each run: {train_samples} images of {evidence_image_size} px, {epochs} epochs, "
-    f"batch {batch_size}, lr {lr} (x0.1 after epoch {lr_drop})"
-)
+print(f"each run: {train_samples} images of {evidence_image_size} px, {epochs} epochs,")
+print(f"batch {batch_size}, lr {lr} (x0.1 after epoch {lr_drop})")
 
 # %% [markdown] tags=[]
 # The CAMs on the first test images: without context bias the hot spot sits on or
@@ -431,7 +429,7 @@ for row, (bias, model) in enumerate(models.items()):
 fig.tight_layout()
 glue_figure("fig-cams", fig)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-cams
 # :name: fig-datasets-cams
 #
@@ -513,7 +511,7 @@ checks = [
 show(pd.DataFrame({"property": [claim for claim, _ in checks],
                    "verdict": ["holds" if holds else "DOES NOT HOLD" for _, holds in checks]}))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # {glue:md}`density`
 
 # %% tags=["hide-input"]

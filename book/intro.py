@@ -6,7 +6,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # # coloc: finding objects without box labels
 #
 # This book reproduces four papers that localize objects in images without ever seeing

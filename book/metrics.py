@@ -6,7 +6,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # (metrics)=
 # # How localization is scored
 #
@@ -78,7 +78,7 @@ if dataset != "synthetic":
 test_set = load("synthetic", split="test", image_size=image_size, seed=seed)
 samples = [test_set[i] for i in range(num_images)]
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Three score maps per image
 #
 # Each "method" is a blurred version of a ground-truth mask: the part mask, the object
@@ -130,7 +130,7 @@ for col in range(4):
 fig.tight_layout()
 glue_figure("fig-methods", fig)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-methods
 # :name: fig-metrics-methods
 #
@@ -139,7 +139,7 @@ glue_figure("fig-methods", fig)
 # spread over the background.
 # ```
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## From a score map to boxes
 #
 # A threshold τ turns the map into a foreground mask. As the reference evaluator does,
@@ -150,7 +150,7 @@ glue_figure("fig-methods", fig)
 # every contour and scores the best one. Low thresholds give one large box, high
 # thresholds small boxes around the peaks.
 
-# %%
+# %% tags=[]
 example = 1
 score_map = methods["smeared"][example]
 thresholds = [0.1, 0.3, 0.5, 0.7]
@@ -179,7 +179,7 @@ for col, tau in enumerate(thresholds):
 fig.tight_layout()
 glue_figure("fig-thresholds", fig)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-thresholds
 # :name: fig-metrics-thresholds
 #
@@ -188,7 +188,7 @@ glue_figure("fig-thresholds", fig)
 # thresholds give one large box, high ones small boxes around the peaks.
 # ```
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## IoU with inclusive pixel corners
 #
 # Boxes are `(x0, y0, x1, y1)` with both corners inside the box, so a box from x = 10
@@ -197,12 +197,12 @@ glue_figure("fig-thresholds", fig)
 # the union is 100 + 100 − 25 = 175 and IoU = 25 / 175 = 0.142857. With several
 # predicted or GT boxes, an image's IoU is the maximum over all pairs.
 
-# %%
+# %% tags=[]
 a = np.array([[10, 10, 19, 19]])
 b = np.array([[15, 15, 24, 24], [10, 10, 19, 19]])
 print("IoU of A with each B:", box_iou(a, b).round(6).tolist())
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## MaxBoxAccV2: the best threshold over the whole split
 #
 # For each IoU criterion δ and each threshold τ in `arange(0, 1, 0.01)`, count the
@@ -212,7 +212,7 @@ print("IoU of A with each B:", box_iou(a, b).round(6).tolist())
 # largest contour only, δ = 0.5. The evaluators are streaming: `update()` per batch
 # keeps only counts per threshold, so no map is held in memory.
 
-# %%
+# %% tags=[]
 curves, best = {}, {}
 for name, maps in methods.items():
     evaluator = MaxBoxAccEvaluator()
@@ -233,7 +233,7 @@ axes[0].legend()
 fig.tight_layout()
 glue_figure("fig-boxacc", fig)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-boxacc
 # :name: fig-metrics-boxacc
 #
@@ -242,7 +242,7 @@ glue_figure("fig-boxacc", fig)
 # threshold.
 # ```
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## PxAP: precision and recall of pixels
 #
 # PxAP needs masks instead of boxes. Over the whole split, the scores of foreground
@@ -251,7 +251,7 @@ glue_figure("fig-boxacc", fig)
 # and PxAP is the area under the precision-recall curve. It needs no threshold choice
 # at all.
 
-# %%
+# %% tags=[]
 fig, ax = plt.subplots(figsize=(4.5, 3.5))
 pxaps = {}
 for name, maps in methods.items():
@@ -269,7 +269,7 @@ ax.legend()
 fig.tight_layout()
 glue_figure("fig-pr", fig)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-pr
 # :name: fig-metrics-pr
 #
@@ -277,7 +277,7 @@ glue_figure("fig-pr", fig)
 # curve, with no threshold to choose.
 # ```
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## CorLoc: one fixed threshold, and two ways to apply it
 #
 # Co-localization papers report CorLoc: the share of images whose single box (largest
@@ -290,7 +290,7 @@ glue_figure("fig-pr", fig)
 # `coloc` defaults to the raw map and offers `rule="jet_gray"`; every table says which
 # it uses. Images without any contour count as misses.
 
-# %%
+# %% tags=[]
 from coloc.boxes import psynet_jet_gray  # noqa: E402
 
 ramp = np.linspace(0, 1, 256)[None, :]
@@ -322,7 +322,7 @@ for ax, rule in zip(axes[1:], ("raw", "jet_gray"), strict=True):
 fig.tight_layout()
 glue_figure("fig-jet", fig)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ```{glue:figure} fig-jet
 # :name: fig-metrics-jet
 #
@@ -331,7 +331,7 @@ glue_figure("fig-jet", fig)
 # and under PsyNet's jet-gray rule. The two rules keep different pixels.
 # ```
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## All metrics side by side
 #
 # The same maps, every metric. Note how the metrics disagree about *which failure is
@@ -340,7 +340,7 @@ glue_figure("fig-jet", fig)
 # recover at a higher one — which MaxBoxAccV2 finds and a fixed-threshold CorLoc
 # does not.
 
-# %%
+# %% tags=[]
 rows = []
 for name, maps in methods.items():
     row = {"method": name}
@@ -355,7 +355,7 @@ for name, maps in methods.items():
     rows.append(row)
 show(pd.DataFrame(rows).round(2))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## How fast is it?
 #
 # MaxBoxAccV2 traces contours at 100 thresholds for every image; over a test split
@@ -364,7 +364,7 @@ show(pd.DataFrame(rows).round(2))
 # tests check this at every threshold), faster. The cell measures both on this
 # chapter's maps; `python -m coloc.bench metrics` measures 1,000 maps at 224 px.
 
-# %%
+# %% tags=[]
 maps = methods["smeared"]
 start = time.perf_counter()
 plain = reference_box_accuracy_curves(list(maps), gt_boxes)
