@@ -7,7 +7,7 @@ with a resolution from seed spread and recorded as data (:class:`Claim`,
 :func:`seed_resolution`, :func:`record_claims`),
 maps of recorded runs (:func:`figure_maps`, :func:`figure_maps_over_training`), training
 curves (:func:`figure_losses`, :func:`figure_validation`), where maps put their mass
-(:func:`map_statistics`), computed sentences (:func:`verdict`, :func:`ranking_sentence`)
+(:func:`map_statistics`), how boxes depend on the threshold (:func:`threshold_curves`)
 and how recorded configurations differ (:func:`differences`).
 Everything here works on :class:`coloc.runs.Run` and the score-map contract of
 :mod:`coloc.maps`, so it serves every paper; a paper's own tables and figures are in its
@@ -388,31 +388,6 @@ def first_batches(dataset: Dataset, n: int, batch_size: int) -> Iterator[dict[st
     for start in range(0, n, batch_size):
         yield collate_samples([dataset[i] for i in range(start, min(n, start + batch_size))])
 
-
-
-def verdict(baseline: Run, method: Run, metric: str = "0.5", resolution: float = 3.0,
-            name: str = "the method") -> str:
-    """One sentence on whether ``method`` (called ``name``) beats ``baseline`` in test
-    CorLoc@``metric``, from the measured numbers: differences under ``resolution``
-    points are reported as no clear difference (a single seed does not resolve them)."""
-    b, m = baseline.test.corloc[metric], method.test.corloc[metric]
-    delta = m - b
-    if abs(delta) < resolution:
-        outcome = (f"no clear difference: {delta:+.1f} points, below the {resolution:.0f} "
-                   "points one seed can resolve")
-    elif delta > 0:
-        outcome = f"{name} beats the baseline by {delta:.1f} points"
-    else:
-        outcome = f"{name} is {-delta:.1f} points below the baseline"
-    return f"CorLoc@{metric}: baseline {b:.1f} %, {name} {m:.1f} %; {outcome}."
-
-
-def ranking_sentence(runs: Mapping[str, Run], metric: str = "0.5") -> str:
-    """The runs ordered by test CorLoc@``metric``, best first, as one computed sentence
-    (the paper's Table 3 puts the full method first)."""
-    order = sorted(runs.items(), key=lambda item: -item[1].test.corloc[metric])
-    ranked = ", ".join(f"{label} {result.test.corloc[metric]:.1f} %" for label, result in order)
-    return f"CorLoc@{metric}, best first: {ranked}."
 
 
 
