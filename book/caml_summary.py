@@ -73,10 +73,11 @@ show(caml.summary.summary_status(cells))
 # %% [markdown] tags=[]
 # ## Table 2: CorLoc@0.5 against the co-localization state of the art
 #
-# The published rows are those of the paper; the two measured rows hold, per dataset,
-# our PsyNet-style baseline (CAAM pooling, `L_cls` only) and CAML (PTAP, `L_cls +
-# L_caml`), both trained with the rotation task, or "not run". The published
-# co-localization methods have no synthetic numbers ("-").
+# The published rows are those of the paper; the two measured rows hold, per dataset
+# with recorded runs, our PsyNet-style baseline (CAAM pooling, $\mathcal{L}_{cls}$ only)
+# and CAML (PTAP, $\mathcal{L}_{cls} + \mathcal{L}_{caml}$), both trained with the
+# rotation task. "-" is a cell without a number: the paper has no synthetic data, and a
+# dataset without runs is listed under "Filling in the empty cells".
 #
 # One mismatch is the paper's, not ours: its VGG16 "CAML (Ours)" row equals supplement
 # Table 3's *rotation + scale* row on all four datasets, so the state-of-the-art
