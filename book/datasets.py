@@ -58,7 +58,7 @@ from coloc.cam import CAMClassifier, mass_inside
 from coloc.data import DATASETS, check, collate_samples, load
 from coloc.data.synthetic import FAMILIES, VARIANTS, SyntheticDataset
 from coloc.models import build_backbone
-from coloc.plots import draw_boxes, grid, show_map
+from coloc.plots import draw_boxes, grid, score_colorbar, show_map
 from coloc.pretrain import (
     PretrainConfig,
     families_except,
@@ -427,6 +427,7 @@ for row, (bias, model) in enumerate(models.items()):
             batch["part_mask"][col], levels=[0.5], colors="yellow", linewidths=1.2
         )
 fig.tight_layout()
+score_colorbar(fig, axes, "CAM (share of the map's maximum)")
 glue_figure("fig-cams", fig)
 
 # %% [markdown] tags=[]

@@ -63,3 +63,11 @@ def grid(rows: int, cols: int, size: float = 2.0, **kwargs) -> tuple[plt.Figure,
     fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False,
                              **kwargs)
     return fig, axes
+
+
+def score_colorbar(fig: plt.Figure, axes: np.ndarray | Sequence[Axes],
+                   label: str = "score (share of the map's maximum)") -> None:
+    """One colour bar for every score-map overlay of ``axes`` (jet over [0, 1], as
+    :func:`show_map` draws them), at the right of the panels."""
+    mappable = plt.cm.ScalarMappable(cmap=SCORE_CMAP, norm=plt.Normalize(0, 1))
+    fig.colorbar(mappable, ax=np.asarray(axes).ravel().tolist(), shrink=0.5, label=label)

@@ -33,7 +33,7 @@ from coloc.boxes import boxes_from_scoremap
 from coloc.data import collate_samples
 from coloc.evaluate import Evaluation
 from coloc.maps import ScoreMaps, upsample_maps
-from coloc.plots import grid, show_map
+from coloc.plots import grid, score_colorbar, show_map
 from coloc.reference import CORLOC_COLUMNS, Table
 from coloc.runs import Run, RunConfig
 from coloc.runtime import atomic_write_bytes, results_root
@@ -293,6 +293,7 @@ def figure_maps(runs: Mapping[str, Run], dataset: Dataset, indices: Sequence[int
             show_map(ax, batch["image"][k], maps[k], batch["boxes"][k], box,
                      title=f"{label}: IoU {_iou_of(evaluation, index):.2f}")
     fig.tight_layout()
+    score_colorbar(fig, axes)
     return fig
 
 
@@ -357,6 +358,7 @@ def figure_maps_over_training(runs: Mapping[str, Run], dataset: Dataset,
                 show_map(axes[r * len(images) + k, c], sample["image"], score,
                          title=f"{label}, {when}")
     fig.tight_layout()
+    score_colorbar(fig, axes)
     return fig
 
 
