@@ -17,19 +17,19 @@
 #
 # | part | paper | supervision | the idea |
 # |---|---|---|---|
-# | CAML | Ki et al., ICCV 2021 {cite}`ki2021caml` | none (one superclass) | a contrastive loss on attention maps of a pretext-task network, with pixel-wise top-k attention pooling |
-# | InCA | Ki et al., ACCV 2020 {cite}`ki2020inca` | class labels | contrast the dropped foreground against the background inside each image |
-# | WeightMap | Shaharabany and Wolf {cite}`shaharabany2021weightmap` | class labels | a U-Net that learns which pixels a frozen classifier needs |
-# | ContraCAM | Mo et al., NeurIPS 2021 {cite}`mo2021contracam` | none (contrastive SSL) | class activation maps of a contrastive model, used to debias its augmentations |
+# | CAML | {cite}`ki2021caml`, ICCV | none (one superclass) | a contrastive loss on attention maps of a pretext-task network, with pixel-wise top-k attention pooling |
+# | InCA | {cite}`ki2020inca`, ACCV | class labels | contrast the dropped foreground against the background inside each image |
+# | WeightMap | {cite}`shaharabany2021weightmap` | class labels | a U-Net that learns which pixels a frozen classifier needs |
+# | ContraCAM | {cite}`mo2021contracam`, NeurIPS | none (contrastive SSL) | class activation maps of a contrastive model, used to debias its augmentations |
 #
 # ## The headline so far
 #
-# {glue:md}`headline`
+# {glue:md}`headline:myst`
 #
 # ## The parts of the book
 #
 # - **Foundations**: {ref}`metrics` (how every number here is computed, equal to the
-#   field's reference evaluator of Choe et al. {cite}`choe2020evaluating`) and
+#   field's reference evaluator {cite}`choe2020evaluating`) and
 #   {ref}`datasets` (the synthetic benchmark, the real datasets' layouts, and evidence
 #   that the benchmark shows the failures the papers fix).
 # - **CAML**: {ref}`caml-rotation` (the method, Tables 1-3, Figures 1-3, 5, 7, 8),
