@@ -33,6 +33,7 @@ from coloc.boxes import boxes_from_scoremap
 from coloc.data import collate_samples
 from coloc.evaluate import Evaluation
 from coloc.maps import ScoreMaps, upsample_maps
+from coloc.metrics import MaxBoxAccEvaluator
 from coloc.plots import grid, score_colorbar, show_map
 from coloc.reference import CORLOC_COLUMNS, Table
 from coloc.runs import Run, RunConfig
@@ -420,8 +421,6 @@ def threshold_curves(runs: Mapping[str, Run], dataset: Dataset, iou: float = 0.5
     images of ``dataset``: ``{"one box": ..., "every contour": ...}``, each 100 values for
     ``arange(0, 1, 0.01)``. One box at 0.2 is CorLoc; the maximum of "every contour" is
     MaxBoxAccV2's term at ``iou``, at the threshold it picks for the method."""
-    from coloc.metrics import MaxBoxAccEvaluator
-
     curves = {}
     for label, result in runs.items():
         evaluators = {"one box": MaxBoxAccEvaluator((iou,), multi_contour=False),

@@ -32,6 +32,7 @@ from coloc.report import (
     MEASURED,
     Claim,
     as_printed,
+    box_size_ratio,
     feature_map,
     first_batches,
     published,
@@ -459,8 +460,6 @@ def validation_sentence(runs: Mapping[str, Run], metric: str = "corloc@0.5") -> 
 def failure_sentence(result: Run, dataset: Dataset, indices: Sequence[int]) -> str:
     """Whether the worst boxes of ``result`` (``indices``) miss the object or are too
     large, from their IoU and their area over the GT box's, as one computed sentence."""
-    from coloc.report import box_size_ratio
-
     evaluation = result.test
     ious = np.array([evaluation.ious[np.flatnonzero(evaluation.indices == i)[0]]
                      for i in indices])
