@@ -176,6 +176,66 @@ def test_localization_accuracy_by_hand():
     assert result["top1_loc"] == pytest.approx(100 / 3) and result["top1_cls"] == 200 / 3
 
 
+def blocks_at_exact_ious():
+    """Three 12 x 16 maps, each one block of ones, with GT boxes giving an IoU of exactly
+    0.3, 0.5 and 0.7 (the contour box of a ``w x h`` block spans ``(w + 1) x (h + 1)``
+    inclusive pixels; IoU = intersection / union of integer areas, correctly rounded):
+
+    - 4 x 1 block at (1, 1): box (1, 1, 5, 2), area 10; GT (1, 1, 3, 1) inside, area 3: 3/10;
+    - 3 x 1 block: box (1, 1, 4, 2), area 8; GT (1, 1, 4, 1) inside, area 4: 4/8;
+    - 6 x 1 block: box (1, 1, 7, 2), area 14; GT (1, 1, 10, 2) around it, area 20: 14/20.
+    """
+    maps = np.zeros((3, 12, 16))
+    for index, width in enumerate((4, 3, 6)):
+        maps[index, 1, 1 : 1 + width] = 1.0
+    gt_boxes = [np.array([[1, 1, 3, 1]]), np.array([[1, 1, 4, 1]]), np.array([[1, 1, 10, 2]])]
+    return maps, gt_boxes
+
+
+def test_an_iou_exactly_at_the_criterion_counts_as_correct():
+    maps, gt_boxes = blocks_at_exact_ious()
+    evaluator = CorLocEvaluator(threshold=0.5)
+    evaluator.update(maps, gt_boxes)
+    assert evaluator.image_ious.tolist() == [0.3, 0.5, 0.7]
+    assert evaluator.compute() == {0.3: 100.0, 0.5: 200 / 3, 0.7: 100 / 3,
+                                   "mean": pytest.approx(200 / 3)}
+    boxes = max_box_acc(maps, gt_boxes, cam_thresholds=[0.5])
+    assert (boxes[0.3], boxes[0.5], boxes[0.7]) == (100.0, 200 / 3, 100 / 3)
+    one_box = max_box_acc(maps, gt_boxes, multi_contour=False, cam_thresholds=[0.5])
+    assert (one_box[0.3], one_box[0.5], one_box[0.7]) == (100.0, 200 / 3, 100 / 3)
+    # the third image (IoU 0.7) is misclassified: top-1 loc counts images 1-2 if localized
+    for delta, gt_known, top1 in ((0.3, 100.0, 200 / 3), (0.5, 200 / 3, 100 / 3),
+                                  (0.7, 100 / 3, 0.0)):
+        evaluator = LocalizationAccuracyEvaluator(threshold=0.5, iou_threshold=delta)
+        evaluator.update(maps, gt_boxes, np.array([1, 1, 1]), np.array([1, 1, 0]))
+        assert evaluator.compute() == {"gt_known_loc": gt_known, "top1_loc": top1,
+                                       "top1_cls": 200 / 3}
+
+
+def two_blocks():
+    """A 1.0 block (the GT, its contour box) and a smaller 0.5 block apart from it."""
+    score_map = np.zeros((16, 24))
+    score_map[2:8, 2:10] = 1.0
+    score_map[10:13, 14:18] = 0.5
+    return score_map, [np.array([[2, 2, 10, 8]])]
+
+
+def test_localization_accuracy_with_the_jet_gray_rule():
+    # Two blocks: 1.0 (larger, the GT) and 0.5. Raw at a quarter of the max keeps both and
+    # boxes the larger. PsyNet's jet colouring paints 1.0 dark red (gray 38) and 0.5
+    # green-yellow (gray ~200, the brightest): 38 is below a quarter of 200, so jet-gray
+    # keeps only the 0.5 block, which misses the GT.
+    score_map, gt = two_blocks()
+    results = {}
+    for rule in ("raw", "jet_gray"):
+        evaluator = LocalizationAccuracyEvaluator(threshold=0.25, rule=rule)
+        evaluator.update(score_map[None], gt, np.array([0]), np.array([0]))
+        results[rule] = evaluator.compute()["gt_known_loc"]
+    assert results == {"raw": 100.0, "jet_gray": 0.0}
+    with pytest.raises(ValueError, match="rule='gray' is unknown"):
+        LocalizationAccuracyEvaluator(rule="gray")
+
+
 def test_localization_accuracy_rejects_mismatched_predictions():
     maps, gt_boxes = two_images()
     evaluator = LocalizationAccuracyEvaluator()
@@ -239,6 +299,17 @@ def test_pxap_equals_the_plain_protocol_computation():
     for start in range(0, 12, 5):
         streamed.update(torch.tensor(np.stack(maps[start : start + 5])), masks[start : start + 5])
     assert streamed.compute() == pytest.approx(pxap(maps, masks), abs=1e-12)
+
+
+def test_bool_masks_read_as_foreground_and_background():
+    score_map = np.array([[0.2, 0.6, 0.7, 1.0]])
+    as_bool = np.array([[False, True, True, False]])
+    # >= 1: fp 1 (precision 0); >= 0.5: tp 2, fp 1; AP = 2/3 (as test_pxap_by_hand)
+    assert pxap(score_map[None], [as_bool], [0.0, 0.5]) == pytest.approx(200 / 3, abs=1e-12)
+    assert pxap(score_map[None], [torch.from_numpy(as_bool)], [0.0, 0.5]) == pytest.approx(
+        200 / 3, abs=1e-12)
+    # score > 0.5 predicts columns 1..3, truth is 1..2: IoU 2 / 3
+    assert mask_miou(score_map[None], [as_bool]) == pytest.approx(2 / 3)
 
 
 def test_pxap_without_foreground_pixels_is_an_error():
@@ -309,3 +380,124 @@ def test_bad_iou_thresholds_and_early_compute_are_rejected():
     for evaluator in (MaxBoxAccEvaluator(), CorLocEvaluator(), MaskIoUEvaluator()):
         with pytest.raises(ValueError, match="call update"):
             evaluator.compute()
+
+
+def test_default_cam_thresholds_are_hundredths():
+    thresholds = default_cam_thresholds()
+    assert len(thresholds) == 100 and thresholds[0] == 0.0
+    np.testing.assert_allclose(thresholds, np.arange(100) / 100, atol=1e-12)
+
+
+def test_boundary_settings_are_accepted_or_rejected_with_the_allowed_range():
+    maps, gt_boxes = two_images()
+    # image A's contour boxes: (2, 1, 8, 6) at threshold 0, (3, 2, 7, 5) at 0.5
+    for threshold, box in ((0.0, [2, 1, 8, 6]), (0.5, [3, 2, 7, 5])):
+        exact = corloc(maps[:1], [np.array([box])], threshold, iou_thresholds=(1.0,))
+        assert exact == {1.0: 100.0, "mean": 100.0}
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match=r"expected a fraction of the max in \[0, 1\)"):
+            CorLocEvaluator(threshold=bad)
+        with pytest.raises(ValueError, match=r"expected a fraction of the max in \[0, 1\)"):
+            LocalizationAccuracyEvaluator(threshold=bad)
+    for bad in ((0.0,), (), (0.5, 1.01)):
+        with pytest.raises(ValueError, match=r"expected a non-empty sequence in \(0, 1\]"):
+            CorLocEvaluator(iou_thresholds=bad)
+    for bad in ([0.5, 0.5], [np.nan], [0.2, np.inf]):
+        with pytest.raises(ValueError, match="expected a non-empty increasing"):
+            PxAPEvaluator(cam_thresholds=bad)
+    assert MaxBoxAccEvaluator(cam_thresholds=[0.0]).cam_thresholds.tolist() == [0.0]
+
+
+def test_non_finite_maps_and_boxes_are_rejected_by_name():
+    inf_map = np.zeros((4, 4))
+    inf_map[0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"score_maps\[1\] holds NaN or inf"):
+        corloc([np.zeros((4, 4)), inf_map], [[[0, 0, 1, 1]]] * 2)
+    with pytest.raises(ValueError, match=r"score_maps\[0\] has values in \[-0.5, -0.5\]"):
+        corloc(np.full((1, 4, 4), -0.5), [[[0, 0, 1, 1]]])
+    with pytest.raises(ValueError, match=r"score_maps\[0\] has dtype complex128"):
+        corloc([np.zeros((4, 4), complex)], [[[0, 0, 1, 1]]])
+    with pytest.raises(ValueError, match="non-integer coordinates"):
+        corloc(np.zeros((1, 4, 4)), [[[0, 0, np.inf, 1]]])
+
+
+def test_localization_accuracy_rejects_labels_of_another_length():
+    maps, gt_boxes = two_images()
+    evaluator = LocalizationAccuracyEvaluator()
+    with pytest.raises(ValueError, match=r"labels \(3,\); expected"):
+        evaluator.update(maps, gt_boxes, np.zeros((2, 5)), np.zeros(3))
+    with pytest.raises(ValueError, match="call update"):
+        evaluator.compute()
+
+
+def test_pxap_curve_warns_about_nothing():
+    import warnings
+
+    score_map = np.array([[0.2, 0.6, 0.7, 1.0, 1.0]])
+    mask = np.array([[0, 1, 1, 0, 255]], dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the empty top edge divides 0 by 0 on purpose
+        assert pxap(score_map[None], [mask], [0.0, 0.5]) == pytest.approx(200 / 3, abs=1e-12)
+
+
+def error_message(call) -> str:
+    with pytest.raises(ValueError) as raised:
+        call()
+    return str(raised.value)
+
+
+def test_error_messages_name_the_input_and_what_is_expected():
+    # errors are part of the interface (STYLE.md): pinned in full
+    box = [[[0, 0, 1, 1]]]
+    expected = {
+        "score_maps has shape (4, 4); expected [N, H, W] or a sequence of [H, W] maps":
+            lambda: corloc(np.zeros((4, 4)), box),
+        "score_maps[0] holds NaN or inf; expected finite values in [0, 1] "
+        "(coloc.boxes.normalize_scoremap maps such maps to zeros)":
+            lambda: corloc(np.full((1, 4, 4), np.nan), box),
+        "score_maps[0] has values in [1.5, 1.5]; expected [0, 1] "
+        "(normalize with coloc.boxes.normalize_scoremap)":
+            lambda: corloc(np.full((1, 4, 4), 1.5), box),
+        "gt_boxes has 1 entries but score_maps has 2 maps; expected one [K, 4] array of GT "
+        "boxes per map": lambda: corloc(np.zeros((2, 4, 4)), box),
+        "gt_boxes[0] = [[0.0, 0.0, 1.5, 1.0]] holds non-integer coordinates; expected integer "
+        "pixels (the protocol truncates rescaled boxes with int())":
+            lambda: corloc(np.zeros((1, 4, 4)), [[[0, 0, 1.5, 1]]]),
+        "gt_boxes[0] = [[0, -1, 1, 1]] has negative coordinates; expected pixels >= 0":
+            lambda: corloc(np.zeros((1, 4, 4)), [[[0, -1, 1, 1]]]),
+        "gt_boxes[0] = [[3, 0, 1, 1]] has x1 < x0 or y1 < y0; expected (x0, y0, x1, y1) with "
+        "x0 <= x1 and y0 <= y1": lambda: corloc(np.zeros((1, 4, 4)), [[[3, 0, 1, 1]]]),
+        "gt_masks has 2 entries but score_maps has 1 maps; expected one [H, W] mask per map":
+            lambda: pxap(np.zeros((1, 2, 2)), [np.zeros((2, 2), np.uint8)] * 2),
+        "gt_masks[0] holds values [0, 1, 2, 3, 4, 5, 6, 7]; expected 0 (background), "
+        "1 (foreground) or 255 (ignore)":  # the first 8 distinct values
+            lambda: mask_miou(np.zeros((1, 4, 4)), [np.arange(16).reshape(4, 4).astype(np.uint8)]),
+        "no foreground pixel (mask value 1) was added; PxAP needs at least one":
+            lambda: pxap(np.zeros((1, 4, 4)), [np.zeros((4, 4), np.uint8)]),
+        "cam_thresholds=[0.5, 0.2]; expected a non-empty increasing 1-D sequence in [0, 1), "
+        "e.g. numpy.arange(0, 1, 0.01)": lambda: PxAPEvaluator(cam_thresholds=[0.5, 0.2]),
+    }
+    for message, call in expected.items():
+        assert error_message(call) == message
+    for evaluator in (MaxBoxAccEvaluator(), CorLocEvaluator(), LocalizationAccuracyEvaluator(),
+                      MaskIoUEvaluator()):
+        assert error_message(evaluator.compute) == (
+            "no images were added; call update() before computing")
+
+
+def test_complex_maps_are_rejected_as_arrays_too():
+    with pytest.raises(ValueError, match=r"score_maps\[0\] has dtype complex128"):
+        corloc(np.zeros((1, 4, 4), complex), [[[0, 0, 1, 1]]])
+
+
+def test_the_wrappers_pass_their_settings_on():
+    maps, gt_boxes = two_images()
+    # at tau 0 alone, A's box is the outer block (IoU 0.286); B is right (IoU 1)
+    assert max_box_acc(maps, gt_boxes, cam_thresholds=[0.0]) == {
+        0.3: 50.0, 0.5: 50.0, 0.7: 50.0, "mean": 50.0}
+    score_map, gt = two_blocks()  # jet-gray keeps only the block that misses the GT
+    assert corloc(score_map[None], gt, 0.25, rule="raw")["mean"] == 100.0
+    assert corloc(score_map[None], gt, 0.25, rule="jet_gray")["mean"] == 0.0
+    evaluator = LocalizationAccuracyEvaluator(threshold=0.0)
+    evaluator.update(maps[:1], [np.array([[2, 1, 8, 6]])], np.array([0]), np.array([0]))
+    assert evaluator.compute()["gt_known_loc"] == 100.0  # tau 0: the outer block's box

@@ -29,13 +29,19 @@ def test_seed_everything_repeats_random_streams():
     assert torch.equal(draws[0][1], draws[1][1])
 
 
-def test_select_device_auto_and_cpu():
+@pytest.mark.parametrize(("cuda", "mps", "expected"), [
+    (True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"), (False, False, "cpu"),
+])
+def test_select_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert select_device("auto") == torch.device(expected)
     assert select_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else None
-    if expected:
-        assert select_device("auto").type == expected
-    else:
-        assert select_device("auto").type in {"cpu", "mps"}
+    if cuda:
+        assert select_device("cuda") == torch.device("cuda")
+    if not mps:
+        with pytest.raises(ValueError, match="mps"):
+            select_device("mps")
 
 
 def test_select_device_rejects_unknown_names_with_the_allowed_ones():
@@ -79,13 +85,27 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary left behind
 
 
-def test_timer_accumulates_named_sections():
+class FakeClock:
+    """Stands in for the ``time`` module of the code under test: ``perf_counter`` returns
+    the given readings in turn."""
+
+    def __init__(self, readings):
+        self.readings = iter(readings)
+
+    def perf_counter(self) -> float:
+        return next(self.readings)
+
+
+def test_timer_accumulates_named_sections(monkeypatch):
+    clock = iter([10.0, 10.5, 20.0, 20.25, 30.0, 31.0])  # start, end of each section
+    monkeypatch.setattr("coloc.runtime.time", FakeClock(clock))
     timer = Timer()
     for _ in range(2):
         with timer("work"):
             pass
-    assert set(timer.seconds) == {"work"}
-    assert timer.seconds["work"] >= 0.0
+    with pytest.raises(KeyError), timer("failing"):  # a section that raises still counts
+        raise KeyError("x")
+    assert timer.seconds == {"work": 0.75, "failing": 1.0}
 
 
 def test_progress_can_be_switched_off_by_environment(monkeypatch):

@@ -119,6 +119,43 @@ def test_caml_step_forwards_both_views_and_rms_keeps_the_hinge_open(batch):
     assert losses["hinge_active"] == 1.0  # rms distances stay below the margin of 1
 
 
+def rotation_labels(images: torch.Tensor, views: torch.Tensor) -> list[int]:
+    """For each image, the quarter turn ``k`` with ``views[i] == rot90(images[i], k)``
+    (exactly one for random images), found with torch.rot90, not coloc's transform."""
+    labels = []
+    for image, view in zip(images, views, strict=True):
+        turns = [k for k in range(4) if torch.equal(view, torch.rot90(image, k, dims=(1, 2)))]
+        assert len(turns) == 1, turns
+        labels.append(turns[0])
+    return labels
+
+
+@pytest.mark.parametrize("use_caml", [True, False])
+def test_step_forwards_the_rotated_images_and_classifies_their_labels(batch, use_caml):
+    config = tiny() if use_caml else tiny(use_caml=False, pooling="caam")
+    torch.manual_seed(0)
+    model = caml.build_model(config)
+    seen = {}
+
+    def record(module, inputs, output):
+        seen["input"] = inputs[0].detach().clone()
+        seen["logits"] = output["logits"]["rotation"].detach()
+
+    model.register_forward_hook(record)
+    torch.manual_seed(3)  # the step draws the labels from the global generator
+    losses = make_step(config)(model, batch)
+    images = batch["image"]
+    if use_caml:  # one forward of [originals, transformed views]
+        assert torch.equal(seen["input"][:4], images)
+        views, logits = seen["input"][4:], seen["logits"][4:]
+    else:  # the baseline forwards the transformed views only
+        views, logits = seen["input"], seen["logits"]
+    labels = rotation_labels(images, views)
+    assert len(set(labels)) > 1  # this seed draws several labels, not just the identity
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor(labels))
+    assert torch.isclose(losses["cls"], expected)  # L_cls reads the transformed view
+
+
 # ----------------------------------------------------------------------------- maps
 
 
@@ -130,6 +167,62 @@ def test_attention_maps_are_upsampled_and_min_max_normalized():
     assert torch.allclose(maps.amin(dim=(1, 2)), torch.zeros(2))
     assert torch.allclose(maps.amax(dim=(1, 2)), torch.ones(2))
     assert attention_maps(model, images, raw=True).shape == (2, 4, 4)  # stride 8
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_explain_returns_the_views_and_maps_the_loss_compares():
+    config = tiny()
+    torch.manual_seed(0)
+    model = caml.build_model(config)
+    images = torch.randn(2, 3, 32, 32)
+    labels = torch.tensor([1, 3])
+    views = caml.explain(model, images, labels, config)
+    with torch.no_grad():  # raw maps straight from the model, normalized by hand
+        raw = [model(x)["attention"] for x in (images, views["transformed"])]
+    a_ori, a_trans = (a / (a.amax(dim=(1, 2), keepdim=True) * 1.05) for a in raw)
+    assert torch.allclose(views["A_ori"], a_ori) and torch.allclose(views["A_trans"], a_trans)
+    for i, k in enumerate(labels.tolist()):
+        assert torch.equal(views["transformed"][i], torch.rot90(images[i], k, dims=(1, 2)))
+        assert torch.equal(views["A_trans2ori"][i], torch.rot90(views["A_trans"][i], -k))
+        assert torch.equal(views["A_ori2trans"][i], torch.rot90(views["A_ori"][i], k))
+    for name in ("ori", "trans"):  # Eq. 3 at theta 2.3, headroom 0.05: below 93.5 % of the peak
+        a = views[f"A_{name}"]
+        assert torch.equal(views[f"M_bg_{name}"], a < 0.935 * a.amax(dim=(1, 2), keepdim=True))
+        assert torch.equal(views[f"A_{name}2bg"], a * views[f"M_bg_{name}"])
+    assert views["valid"].all() and views["valid"].shape == (2, 4, 4)  # rotation loses nothing
+    assert torch.equal(views["image"], images)
+
+
+def test_triplet_distances_by_hand():
+    def grid(*entries):
+        a = torch.zeros(1, 4, 4)
+        for row, col, value in entries:
+            a[0, row, col] = value
+        return a
+
+    valid = torch.ones(1, 4, 4, dtype=torch.bool)
+    valid[0, :, 3] = False  # the last column is not recovered: ignored in the ori triplet
+    views = {
+        "valid": valid,
+        "A_trans2ori": grid((0, 0, 3.0), (0, 3, 5.0)),
+        "A_ori": grid((1, 1, 4.0), (2, 3, 7.0)),
+        "A_ori2bg": grid((2, 3, 7.0)),
+        "A_ori2trans": grid((0, 0, 6.0)),
+        "A_trans": grid((0, 0, 6.0), (3, 3, 8.0)),
+        "A_trans2bg": grid((1, 0, 8.0)),
+    }
+    # ori: anchor (0,0)=3 vs positive (1,1)=4: 5; vs an empty negative: 3.
+    # trans (no mask): anchor (0,0)=6 vs positive (0,0)=6, (3,3)=8: 8; vs (1,0)=8: 10.
+    l2 = caml.triplet_distances(views, tiny())
+    expected = {"ori": {"d_pos": 5.0, "d_neg": 3.0}, "trans": {"d_pos": 8.0, "d_neg": 10.0}}
+    assert {k: {d: v.tolist() for d, v in pair.items()} for k, pair in l2.items()} == {
+        k: {d: [v] for d, v in pair.items()} for k, pair in expected.items()}
+    rms = caml.triplet_distances(views, tiny(distance="rms"))  # over sqrt(16) entries
+    for frame, pair in expected.items():
+        for name, value in pair.items():
+            assert rms[frame][name].item() == pytest.approx(value / 4)
 
 
 # ----------------------------------------------------------------------------- run reuse

@@ -3,7 +3,16 @@
 import pytest
 import torch
 
-from coloc.caml.pretext import PST, TRANSFORMS, Compose, Rotation, Translation, build_transform
+from coloc.caml.pretext import (
+    PST,
+    TRANSFORMS,
+    AffineTransform,
+    Compose,
+    Rotation,
+    Scale,
+    Translation,
+    build_transform,
+)
 
 ALL = (*TRANSFORMS, "rotation+scale", "scale+translation")
 EXACT = ("rotation", "hflip", "vflip", "pst")  # no interpolation on even sizes
@@ -136,3 +145,94 @@ def test_bad_inputs_are_rejected_with_the_allowed_values():
         build_transform("shear")
     with pytest.raises(ValueError, match="distinct"):
         Compose([Rotation(), Rotation()])
+
+
+def test_translation_on_a_non_square_map_shifts_each_axis_by_its_own_half_side():
+    # shift 0.5 half-sides: 2 of 8 columns, 1 of 4 rows; label 2 reads down-right
+    shift = Translation(shift=0.5)
+    x = torch.arange(32.0).view(1, 1, 4, 8) + 1
+    moved = shift.apply(x, torch.tensor([2]))[0, 0]
+    expected = torch.zeros(4, 8)
+    expected[:3, :6] = x[0, 0, 1:, 2:]
+    assert torch.allclose(moved, expected, atol=1e-5)
+    valid = shift.valid_mask(torch.tensor([2]), (4, 8))[0]
+    expected_valid = torch.zeros(4, 8, dtype=torch.bool)
+    expected_valid[1:, 2:] = True
+    assert torch.equal(valid, expected_valid)
+    back = shift.invert(moved[None, None], torch.tensor([2]))[0, 0]
+    assert torch.allclose(back, x[0, 0] * expected_valid, atol=1e-5)
+
+
+def test_one_pixel_translation_loses_exactly_the_first_row_and_column():
+    # 0.1 half-sides on 20 x 20 is one pixel: the inverse reads pixel 0 from outside the
+    # frame (lost), pixel 1 from the first pixel centre (kept)
+    valid = Translation().valid_mask(torch.tensor([2, 0]), (20, 20))
+    assert not valid[0, 0].any() and not valid[0, :, 0].any() and valid[0, 1:, 1:].all()
+    assert not valid[1, -1].any() and not valid[1, :, -1].any() and valid[1, :-1, :-1].all()
+
+
+def test_pst_labels_keep_the_quadrant_their_signs_name():
+    pst = PST()
+    x = torch.arange(64.0).view(1, 1, 8, 8)
+    outputs = pst.apply(x.expand(5, 1, 8, 8), torch.arange(5))
+    quadrants = {0: (slice(0, 4), slice(4, 8)), 1: (slice(4, 8), slice(4, 8)),
+                 3: (slice(0, 4), slice(0, 4)), 4: (slice(4, 8), slice(0, 4))}
+    for label, (rows, cols) in quadrants.items():  # (sx, sy): +1 keeps left / top
+        kept = x[0, 0, rows, cols]
+        assert set(outputs[label].flatten().tolist()) == set(kept.flatten().tolist()), label
+        valid = pst.valid_mask(torch.tensor([label]), (8, 8))[0]
+        assert valid[rows, cols].all() and valid.sum() == 16, label
+    assert torch.equal(outputs[2], x[0])
+
+
+def test_names_heads_and_invalid_constructions():
+    rs = build_transform("rotation+scale")
+    assert rs.name == "rotation+scale" and repr(rs) == "Compose('rotation+scale', num_classes=12)"
+    assert build_transform("hflip").heads == {"hflip": 2}
+    assert build_transform("vflip").heads == {"vflip": 2}
+    assert Translation().num_classes == 3 and PST().num_classes == 5
+    with pytest.raises(ValueError, match="two or more"):
+        Compose([Rotation()])
+    with pytest.raises(ValueError, match="grid_scales"):
+        Scale(grid_scales=(0.0, 1.0))
+    with pytest.raises(ValueError, match="padding"):
+        AffineTransform("shear", [[[1, 0, 0], [0, 1, 0]]], "border")
+    with pytest.raises(ValueError, match="unknown transform ''"):
+        build_transform("")
+    with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
+        Rotation().apply(torch.zeros(8, 8), torch.tensor([0]))
+
+
+def test_tensors_stay_on_the_device_of_their_inputs():
+    # the meta device: shapes and devices only, no data (catches a default CPU device)
+    labels = torch.tensor([1, 0], device="meta")
+    for name in TRANSFORMS:  # (Compose checks its labels' values, which meta has not)
+        t = build_transform(name)
+        assert t.valid_mask(labels, (8, 8)).device.type == "meta", name
+    assert PST().sample_labels(3).device.type == "cpu"
+
+
+def test_every_transform_is_named_as_it_is_built():
+    for name in TRANSFORMS:
+        t = build_transform(name)
+        assert t.name == name and t.heads == {name: t.num_classes}
+        assert t.head_labels(torch.tensor([0])) == {name: torch.tensor([0])}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_transforms_raise_no_warnings(name):
+    # torch warns when grid_sample / affine_grid get no align_corners: the geometry above
+    # is defined for align_corners=False and must not rest on a default
+    import warnings
+
+    t = build_transform(name)
+    labels = torch.arange(t.num_classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t.invert(t.apply(torch.rand(t.num_classes, 8, 8), labels), labels)
+        t.valid_mask(labels, (8, 8))
+
+
+def test_rotation_names_the_shape_it_got():
+    with pytest.raises(ValueError, match=r"rotation needs square inputs, got \(8, 6\)$"):
+        Rotation().apply(torch.rand(2, 3, 8, 6), torch.tensor([1, 0]))

@@ -1,5 +1,7 @@
 """PTAP (CAML Eq. 1-2), its special cases and variants, CAAM, and the map normalization."""
 
+import math
+
 import pytest
 import torch
 
@@ -31,6 +33,24 @@ def test_eca_weights_are_per_channel_in_the_open_unit_interval(features):
     assert ECA(16, kernel_size=3).conv.kernel_size == (3,)
     with pytest.raises(ValueError, match="odd"):
         ECA(16, kernel_size=4)
+
+
+def test_eca_is_a_sigmoid_of_a_1d_conv_over_the_channel_means():
+    # CAML Eq. 1 written out: y_c = sum_j w_j * mean(F_{c + j - 1}), zero outside the
+    # channels, weight_c = 1 / (1 + exp(-y_c)). Features whose max differs from the mean.
+    features = torch.rand(2, 6, 3, 4, generator=torch.Generator().manual_seed(1)) * 4 - 2
+    kernel = [0.5, -1.0, 2.0]
+    eca = ECA(6, kernel_size=3)
+    with torch.no_grad():
+        eca.conv.weight.copy_(torch.tensor([[kernel]]))
+    expected = []
+    for image in features.tolist():
+        means = [sum(sum(row) for row in channel) / 12 for channel in image]
+        padded = [0.0, *means, 0.0]
+        conv = [sum(w * padded[c + j] for j, w in enumerate(kernel)) for c in range(6)]
+        expected.append([1 / (1 + math.exp(-y)) for y in conv])
+    assert torch.allclose(eca(features), torch.tensor(expected), atol=1e-6)
+    assert eca.conv.bias is None
 
 
 def test_k_is_the_floor_of_the_ratio_at_least_one():
