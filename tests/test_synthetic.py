@@ -16,6 +16,7 @@ from coloc.data.synthetic import (
     SyntheticDataset,
     benchmark,
 )
+from tests.test_runtime import FakeClock
 
 
 def tight_box(mask: np.ndarray) -> list[int]:
@@ -263,17 +264,6 @@ def test_indexing_accepts_integer_types_and_rejects_out_of_range():
     assert torch.equal(dataset[np.int64(2)]["image"], dataset[2]["image"])
     with pytest.raises(IndexError):
         dataset[3]
-
-
-class FakeClock:
-    """Stands in for the ``time`` module of the code under test: ``perf_counter`` returns
-    the given readings in turn."""
-
-    def __init__(self, readings):
-        self.readings = iter(readings)
-
-    def perf_counter(self) -> float:
-        return next(self.readings)
 
 
 def test_benchmark_reports_the_best_round_in_images_per_second(monkeypatch):
