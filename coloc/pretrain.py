@@ -12,7 +12,8 @@ ImageNet, the target superclass is never seen.
 
 :func:`synthetic_pretrained_backbone` trains once and caches the backbone's state dict
 under ``<output_dir>/pretrain/<name>-<hash>/backbone.pt`` with a results JSON (training
-loss and accuracy per epoch); later calls load it.
+loss and accuracy per epoch), both written atomically, the weights first; later calls
+load it (a damaged cache raises :class:`coloc.runtime.RunFileError` naming the file).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from coloc.data import load
 from coloc.data.memory import InMemory
 from coloc.data.synthetic import CLASSES_PER_FAMILY, FAMILIES
 from coloc.models import build_backbone
-from coloc.runtime import config_hash, read_results, write_results
+from coloc.runtime import atomic_save_torch, config_hash, load_torch, read_results, write_results
 from coloc.train import TrainConfig, fit
 
 
@@ -103,8 +104,8 @@ def synthetic_pretrained_backbone(
     directory = config.directory(output_dir)
     weights = directory / "backbone.pt"
     results = directory / "results.json"
-    if weights.is_file() and results.is_file() \
-            and read_results(results).get("config_hash") == config.hash():
+    if results.is_file() and read_results(results).get("config_hash") == config.hash():
+        load_torch(weights)  # a missing or damaged cache names its path and the remedy
         return weights
     images = InMemory(load("synthetic", split="train", image_size=config.image_size,
                            families=config.families, num_samples=config.num_samples,
@@ -115,7 +116,7 @@ def synthetic_pretrained_backbone(
         epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
         momentum=config.momentum, weight_decay=config.weight_decay, seed=config.seed,
     ), directory)
-    torch.save(model.backbone.state_dict(), weights)
+    atomic_save_torch(weights, model.backbone.state_dict())
     record: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v
                               for k, v in asdict(config).items()}
     write_results(results, record, {"train_accuracy": history.epoch_losses["accuracy"][-1]},

@@ -37,7 +37,7 @@ from coloc.metrics import MaxBoxAccEvaluator
 from coloc.plots import grid, score_colorbar, show_map
 from coloc.reference import CORLOC_COLUMNS, Table
 from coloc.runs import Run, RunConfig
-from coloc.runtime import atomic_write_bytes, results_root
+from coloc.runtime import atomic_write_json, read_json, results_root
 
 MEASURED = "measured"
 NOT_RUN = "not run"
@@ -241,7 +241,7 @@ def record_claims(chapter: str, claims: Sequence[Claim], config: RunConfig,
     later page collects them across papers instead of retyping them."""
     path = claims_path(chapter, config, output_dir)
     records = [{**asdict(c), "verdict": c.verdict} for c in claims]
-    atomic_write_bytes(path, json.dumps(records, indent=2).encode())
+    atomic_write_json(path, records, indent=2)
     return path
 
 
@@ -253,7 +253,7 @@ def read_claims(chapter: str, config: RunConfig, output_dir: str | Path | None =
         return None
     fields = set(Claim.__dataclass_fields__)
     return [Claim(**{k: v for k, v in record.items() if k in fields})
-            for record in json.loads(path.read_text())]
+            for record in read_json(path)]
 
 
 # ----------------------------------------------------------------------------- figures

@@ -24,10 +24,15 @@ specific to one paper.
 from __future__ import annotations
 
 import dataclasses
-import json
+import difflib
+import functools
+import math
+import numbers
 import os
 import shutil
 import time
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,24 +48,108 @@ from coloc.data import DATASETS, DatasetError, DatasetNotFoundError, check, coll
 from coloc.data.memory import SYNTHETIC, synthetic_split
 from coloc.evaluate import Evaluation, evaluate
 from coloc.maps import ScoreMaps
+from coloc.metrics import IOU_THRESHOLDS
 from coloc.models import BACKBONES, build_backbone
 from coloc.pretrain import PretrainConfig, families_except, synthetic_pretrained_backbone
 from coloc.runtime import (
     DEVICES,
-    atomic_write_bytes,
+    RunFileError,
+    atomic_write_json,
     config_hash,
     jsonable,
+    load_torch,
+    read_json,
     read_results,
     results_root,
     select_device,
     write_results,
 )
-from coloc.train import History, StepFn, TrainConfig, fit, to_device
+from coloc.train import History, NonFiniteLossError, StepFn, TrainConfig, fit, to_device
 
 RESULTS_FILE = "results.json"
+CHECKPOINT_FILE = "checkpoint.pt"
 PROBES = 4
 """Images whose raw maps every run records before training and after each epoch."""
 AUGMENTS = (None, "psynet", "wsol")
+SELECTS = ("last", *(f"val:corloc@{key}" for key in (*map(str, IOU_THRESHOLDS), "mean")))
+"""The model choices of ``select``: the last epoch, or the best epoch by a validation
+metric the runner records (:func:`run`'s ``validate``)."""
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed interval of a numeric field (of each element, for a tuple field):
+    ``[low, high]``, an end left out when ``low_open``/``high_open``; ``unit`` for the
+    message. Declared per field in a config's ``RANGES``."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    unit: str = ""
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            text = f"{'>' if self.low_open else '>='} {self.low:g}"
+        elif self.low == -math.inf:
+            text = f"{'<' if self.high_open else '<='} {self.high:g}"
+        else:
+            text = (f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                    f"{')' if self.high_open else ']'}")
+        return text
+
+
+def _type_name(kind: Any) -> str:
+    return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+
+
+def _type_error(kind: Any, value: Any) -> str | None:
+    """Why ``value`` is not of the annotated type ``kind`` (None if it is): ``int``
+    refuses bools and 2.5, ``float`` takes ints but refuses NaN and infinity, ``bool``
+    refuses the string ``"False"``; unions, ``None`` and ``tuple[T, ...]`` recurse."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        reasons = [_type_error(option, value) for option in args]
+        return None if None in reasons else f"expected {_type_name(kind)}, got {value!r}"
+    if kind is type(None):
+        return None if value is None else f"expected None, got {value!r}"
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return f"expected a tuple (or list) of {_type_name(args[0])}, got {value!r}"
+        return next((f"element {i}: {why}" for i, item in enumerate(value)
+                     if (why := _type_error(args[0], item))), None)
+    if kind is bool:
+        return None if isinstance(value, bool) else f"expected True or False, got {value!r}"
+    if kind is int:
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        return None if ok else f"expected an integer, got {value!r}"
+    if kind is float:
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            return f"expected a number, got {value!r}"
+        return None if math.isfinite(value) else f"expected a finite number, got {value!r}"
+    if kind is str:
+        return None if isinstance(value, str) else f"expected a string, got {value!r}"
+    return None  # a type this checker does not know: accepted as it is
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def nearest(name: str, known: Sequence[str]) -> str:
+    """``; did you mean 'epochs'?`` for a misspelt name (difflib), or ``""``."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # ----------------------------------------------------------------------------- configurations
@@ -72,7 +161,15 @@ class RunConfig:
 
     Class attributes a subclass sets: ``PAPER`` (the results folder), ``DATASETS``
     (allowed dataset names), ``CPU_PROFILE`` and ``PAPER_PROFILE`` (the values
-    :meth:`profile` starts from), ``CHOICES`` (allowed values of categorical fields).
+    :meth:`profile` starts from), ``CHOICES`` (allowed values of categorical fields),
+    ``RANGES`` (a :class:`Range` per numeric field; extend with
+    ``{**RunConfig.RANGES, "x": Range(0, 1)}``).
+
+    Validation at the door (:meth:`validate`, run by ``__post_init__``, so by every
+    subclass that calls ``super().__post_init__()``): every field is checked against its
+    annotation (``epochs=2.5``, ``pretrained="False"``, ``theta_bg=nan`` and
+    ``milestones="60"`` are refused), then ``RANGES``, ``CHOICES`` and ``select``; the
+    message names the field, the value and what is allowed, before anything trains.
     Fields that do not change the result (``data_root``, ``device``, ``num_workers``) are
     left out of :meth:`identity`, so a run on another machine or path is the same run.
     The optimization fields are :class:`coloc.train.TrainConfig`'s, by name.
@@ -114,9 +211,41 @@ class RunConfig:
         "device": DEVICES,
         "augment": AUGMENTS,
     }
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "image_size": Range(1, unit="pixels"),
+        "train_samples": Range(1, unit="images"),
+        "val_samples": Range(1, unit="images"),
+        "test_samples": Range(1, unit="images"),
+        "epochs": Range(1),
+        "batch_size": Range(1),
+        "lr": Range(0, low_open=True),
+        "momentum": Range(0, 1, high_open=True),
+        "weight_decay": Range(0),
+        "milestones": Range(1, unit="epochs"),
+        "gamma": Range(0, low_open=True),
+        "seed": Range(0),
+        "corloc_threshold": Range(0, 1, high_open=True, unit="a fraction of the map's max"),
+        "num_workers": Range(0),
+    }
+    SELECTS: ClassVar[tuple[str, ...]] = SELECTS
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = ("data_root", "device", "num_workers")
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field: its annotated type, ``RANGES``, ``DATASETS``, ``CHOICES``
+        and ``select``; raise ``ValueError`` naming the field and what is allowed."""
+        for name, kind in _field_types(type(self)).items():
+            value = getattr(self, name)
+            why = _type_error(kind, value)
+            if why:
+                raise ValueError(f"{name}: {why}")
+            allowed = self.RANGES.get(name)
+            values = value if isinstance(value, tuple) else (value,)
+            if allowed is not None and any(v is not None and v not in allowed for v in values):
+                unit = f" ({allowed.unit})" if allowed.unit else ""
+                raise ValueError(f"{name} must be {allowed}, got {value}{unit}")
         if self.dataset not in self.DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; allowed: "
                              f"{listing(self.DATASETS)}")
@@ -124,9 +253,11 @@ class RunConfig:
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; allowed: {listing(allowed)}")
-        if self.image_size < 1:
-            raise ValueError(f"image_size must be >= 1, got {self.image_size}")
-        TrainConfig(**self._train_fields())  # validates epochs, batch_size, lr, select
+        if self.select not in self.SELECTS:
+            raise ValueError(f"select must be 'last' or 'val:<metric>', got {self.select!r}"
+                             f"{nearest(self.select, self.SELECTS)} (allowed: "
+                             f"{listing(self.SELECTS)})")
+        TrainConfig(**self._train_fields())
 
     @property
     def name(self) -> str:
@@ -193,7 +324,8 @@ class RunConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - fields)
         if unknown:
-            raise TypeError(f"unknown parameters {unknown}; allowed: {', '.join(sorted(fields))}")
+            raise TypeError(f"unknown parameters {unknown}{nearest(unknown[0], sorted(fields))};"
+                            f" allowed: {', '.join(sorted(fields))}")
         synthetic = dataset in SYNTHETIC
         values = dict(cls.CPU_PROFILE if synthetic else cls.PAPER_PROFILE)
         if not synthetic:
@@ -201,7 +333,7 @@ class RunConfig:
             if device in DEVICES and select_device(device).type == "cuda":
                 values["num_workers"] = min(8, os.cpu_count() or 1)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if "milestones" in values:
+        if isinstance(values.get("milestones"), list):  # a list (YAML, JSON) is a tuple
             values["milestones"] = tuple(values["milestones"])
         config = cls(dataset=dataset, **values)
         if not synthetic and require_data:
@@ -308,6 +440,11 @@ def probe_split(config: RunConfig) -> Dataset:
 # ----------------------------------------------------------------------------- runs
 
 
+class RunFailedError(RuntimeError):
+    """The run diverged (its loss or a metric went NaN or infinite): it is recorded with
+    ``status: "failed"`` and the reason, never as complete, and is not retrained unasked."""
+
+
 @dataclass(frozen=True)
 class Method:
     """What the runner needs of a paper's method.
@@ -356,8 +493,7 @@ class Run:
     def model(self, device: str | torch.device = "cpu") -> nn.Module:
         """The reported model (last epoch, or the epoch chosen on val), in eval mode."""
         if self._model is None:
-            state = torch.load(self.directory / "checkpoint.pt", map_location="cpu",
-                               weights_only=True)
+            state = load_torch(self.directory / CHECKPOINT_FILE)
             model = self.method.build_model(
                 self.config.replace(pretrained=False, weights_path=None), None)
             model.load_state_dict(state["best_model"] or state["model"])
@@ -378,14 +514,31 @@ def run_directory(config: RunConfig, output_dir: str | Path | None = None) -> Pa
 
 def find_run(method: Method, config: RunConfig, output_dir: str | Path | None = None
              ) -> Run | None:
-    """The recorded run of ``config`` under ``output_dir``, or None."""
+    """The recorded run of ``config`` under ``output_dir``, or None when there is none.
+
+    A damaged folder raises :class:`coloc.runtime.RunFileError` naming the file and the
+    remedy (a results file that is truncated, not JSON or lacks ``metrics``; results
+    whose checkpoint was deleted); a run recorded as failed raises :class:`RunFailedError`.
+    Neither is silently retrained over.
+    """
     directory = run_directory(config, output_dir)
     path = directory / RESULTS_FILE
-    if not (path.is_file() and (directory / "checkpoint.pt").is_file()):
+    if not path.is_file():
         return None
     record = read_results(path)
     if record.get("config_hash") != config.hash():
         return None
+    if record.get("status", "complete") == "failed":
+        raise RunFailedError(
+            f"the run in {directory} is recorded as failed: {record.get('error')}. Change "
+            "the configuration (e.g. a lower lr), or pass force=True to train it again")
+    if not isinstance(record["metrics"], dict) or "test" not in record["metrics"]:
+        raise RunFileError(path, "lacks the test metrics (metrics.test)")
+    if not (directory / CHECKPOINT_FILE).is_file():
+        raise RunFileError(directory / CHECKPOINT_FILE,
+                           f"is missing, but the run's results ({path.name}) are recorded",
+                           "restore it, or pass force=True to train the run again (which "
+                           "replaces the results)")
     return Run(method, config, directory, record)
 
 
@@ -423,15 +576,14 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
     probe_set = probe_split(config)
     probe_batch = collate_samples([probe_set[i] for i in range(min(PROBES, len(probe_set)))])
     probes_path = directory / "probes.json"
-    probes: dict[str, list] = json.loads(probes_path.read_text()) if probes_path.is_file() \
-        else {}
+    probes: dict[str, list] = read_json(probes_path) if probes_path.is_file() else {}
 
     def record_probes(net: nn.Module, epoch: int) -> None:
         net.eval()
         with torch.no_grad():
             maps = method.probe_maps(net, to_device(probe_batch, device))
         probes[str(epoch)] = np.round(maps.float().cpu().numpy(), 5).tolist()
-        atomic_write_bytes(probes_path, json.dumps(probes).encode())
+        atomic_write_json(probes_path, probes)
         net.train()
 
     if "-1" not in probes:
@@ -445,11 +597,16 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
         return {f"corloc@{k}": v for k, v in result.corloc.items()}
 
     started = time.perf_counter()
-    history: History = fit(
-        model, train_set, method.make_step(config), config.train_config(str(device)),
-        directory, evaluate=validate if val_set is not None else None,
-        on_epoch_end=record_probes,
-    )
+    try:
+        history: History = fit(
+            model, train_set, method.make_step(config), config.train_config(str(device)),
+            directory, evaluate=validate if val_set is not None else None,
+            on_epoch_end=record_probes,
+        )
+    except NonFiniteLossError as err:  # recorded as failed, never as complete
+        write_results(directory / RESULTS_FILE, config.identity(), {}, {"probe_maps": probes},
+                      {"train": time.perf_counter() - started}, error=str(err))
+        raise RunFailedError(f"the run in {directory} diverged: {err}") from err
     train_seconds = time.perf_counter() - started
     test = evaluate(method.score_maps, model, dataset_split(config, "test"),
                     batch_size=config.batch_size, device=device,
@@ -462,7 +619,10 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
         "val": history.val_metrics, "probe_maps": probes,
     }
     timings = {"train": train_seconds, "epochs": history.epoch_seconds, "test": test.seconds}
-    write_results(directory / RESULTS_FILE, config.identity(), metrics, curves, timings)
+    record = write_results(directory / RESULTS_FILE, config.identity(), metrics, curves,
+                           timings)
+    if record["status"] == "failed":
+        raise RunFailedError(f"the run in {directory} is recorded as failed: {record['error']}")
     # Read back: a trained run then holds exactly what a loaded one would (JSON floats).
     return Run(method, config, directory, read_results(directory / RESULTS_FILE),
                model.cpu().eval())

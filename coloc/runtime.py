@@ -1,19 +1,30 @@
 """The process a run lives in: seeding and determinism, devices, progress bars, timers,
-atomic file writes, and the results file every cached artefact is recorded in.
+and the run store's files: one atomic writer and one checked reader for each kind.
 
 Every recorded run writes ``results/<paper>/<dataset>/<run>/results.json``
 (:func:`write_results`): its configuration, metrics, per-epoch curves, timings, the
-package version and the git commit, named by :func:`config_hash`. What a run *is*
-(configurations, profiles, train-or-load) is :mod:`coloc.runs`; the training loop is
-:mod:`coloc.train`.
+package version and the git commit, named by :func:`config_hash`, and its ``status``
+(``"complete"``, or ``"failed"`` for a run whose loss or metrics went non-finite). What a
+run *is* (configurations, profiles, train-or-load) is :mod:`coloc.runs`; the training
+loop is :mod:`coloc.train`.
+
+Files: every file of the run store (results, probes, claims, checkpoints, the
+pretraining cache) is written by :func:`atomic_write_json` or :func:`atomic_save_torch`
+(a temporary file, then a rename: a full disk or a kill leaves the old file or the new
+one, never half), as strict JSON (no ``NaN`` tokens). It is read back by
+:func:`read_json` or :func:`load_torch`, which turn a truncated or malformed file into
+:class:`RunFileError` naming the path and the remedy.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
+import math
 import os
+import pickle
 import random
 import subprocess
 import tempfile
@@ -29,6 +40,20 @@ from tqdm.auto import tqdm
 from coloc import __version__
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+STATUSES = ("complete", "failed")
+"""A results file's ``status``: every metric finite, or the run diverged."""
+
+
+class RunFileError(RuntimeError):
+    """A file of the run store is damaged (truncated, not JSON, lacking an entry, or
+    missing beside the others). ``path`` is the file; the message says what to do."""
+
+    def __init__(self, path: str | Path, problem: str, remedy: str | None = None) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        remedy = remedy or (f"delete {self.path.parent} (or pass force=True to the run) "
+                            "to compute it again")
+        super().__init__(f"{self.path}: {problem}; {remedy}")
 
 
 def progress(iterable: Any = None, **kwargs: Any) -> tqdm:
@@ -120,6 +145,80 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_json(path: str | Path, value: Any, **kwargs: Any) -> None:
+    """Write ``value`` as strict JSON (``allow_nan=False``: a NaN or infinity raises
+    ValueError instead of writing a token other parsers reject), atomically."""
+    atomic_write_bytes(path, json.dumps(value, allow_nan=False, **kwargs).encode())
+
+
+def atomic_save_torch(path: str | Path, value: Any) -> None:
+    """``torch.save`` of ``value`` to ``path``, atomically (checkpoints, cached weights)."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_json(path: str | Path, required: tuple[str, ...] = (), remedy: str | None = None
+              ) -> Any:
+    """The JSON value in ``path``; with ``required``, an object holding those keys.
+
+    A file that cannot be read, is not JSON (e.g. truncated) or lacks a key raises
+    :class:`RunFileError` naming the path and ``remedy`` (default: delete the folder or
+    pass ``force=True``).
+    """
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFileError(path, f"cannot be read ({exc})", remedy) from exc
+    except json.JSONDecodeError as exc:
+        raise RunFileError(path, f"is not valid JSON ({exc.msg} at line {exc.lineno}); the "
+                                 "file is damaged, e.g. truncated", remedy) from exc
+    if required:
+        absent = [key for key in required if not isinstance(value, dict) or key not in value]
+        if absent:
+            raise RunFileError(path, f"lacks the entries {absent}", remedy)
+    return value
+
+
+def load_torch(path: str | Path, map_location: str | torch.device = "cpu",
+               remedy: str | None = None) -> Any:
+    """``torch.load(path, weights_only=True)``; a truncated or foreign file raises
+    :class:`RunFileError` naming the path and ``remedy``."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError as exc:
+        raise RunFileError(path, "is missing", remedy) from exc
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunFileError(path, f"is not a readable torch file ({first}); the file is "
+                                 "damaged, e.g. truncated", remedy) from exc
+
+
+def non_finite(value: Any, where: str = "") -> list[str]:
+    """The places (``"metrics.test.corloc.0.5"``) of the NaN or infinite floats in a
+    JSON-like ``value`` (after :func:`jsonable`)."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [f"{where} = {value}"]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in non_finite(v, f"{where}.{k}".lstrip("."))]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in non_finite(v, f"{where}[{i}]")]
+    return []
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (JSON ``null``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
 class Timer:
     """Accumulate named wall-clock timings: ``with timer("train"): ...``; ``timer.seconds``."""
 
@@ -168,12 +267,15 @@ def write_results(
     metrics: Mapping[str, Any],
     curves: Mapping[str, Any] | None = None,
     timings: Mapping[str, float] | None = None,
+    error: str | None = None,
 ) -> dict:
-    """Write a run's results JSON atomically and return the record written.
+    """Write a run's results JSON atomically (strict JSON) and return the record written.
 
     The record holds ``config``, ``metrics``, per-epoch ``curves``, ``timings`` (seconds),
-    ``version`` (coloc), ``commit`` (git, or None outside a checkout), ``torch`` and
-    ``config_hash`` (see :func:`config_hash`).
+    ``version`` (coloc), ``commit`` (git, or None outside a checkout), ``torch``,
+    ``config_hash`` (see :func:`config_hash`) and ``status``: ``"failed"`` when ``error``
+    is given (e.g. the loss diverged) or a metric or curve is NaN or infinite (each such
+    value is written as ``null`` and listed in ``error``), else ``"complete"``.
     """
     record = {
         "config": jsonable(dict(config)),
@@ -185,10 +287,19 @@ def write_results(
         "torch": torch.__version__,
         "config_hash": config_hash(jsonable(dict(config))),
     }
-    atomic_write_bytes(path, json.dumps(record, indent=2, sort_keys=True).encode())
+    bad = non_finite({"metrics": record["metrics"], "curves": record["curves"]})
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        error = "; ".join(filter(None, [error, f"non-finite values: {shown}"]))
+        record = _finite_or_none(record)
+    record["status"] = "failed" if error else "complete"
+    if error:
+        record["error"] = error
+    atomic_write_json(path, record, indent=2, sort_keys=True)
     return record
 
 
-def read_results(path: str | Path) -> dict:
-    """Read a results JSON written by :func:`write_results`."""
-    return json.loads(Path(path).read_text())
+def read_results(path: str | Path, remedy: str | None = None) -> dict:
+    """Read a results JSON written by :func:`write_results` (checked by :func:`read_json`:
+    it must hold ``config`` and ``metrics``)."""
+    return read_json(path, ("config", "metrics"), remedy)

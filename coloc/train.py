@@ -18,7 +18,7 @@ validation metric (``select="val:<metric>"``); never a test-set choice (PROTOCOL
 from __future__ import annotations
 
 import contextlib
-import io
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from coloc.data.common import collate_samples
-from coloc.runtime import atomic_write_bytes, config_hash, progress
+from coloc.runtime import atomic_save_torch, config_hash, load_torch, progress
 
 StepFn = Callable[[nn.Module, dict], Mapping[str, torch.Tensor]]
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
@@ -40,7 +40,8 @@ EpochHook = Callable[[nn.Module, int], None]
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept on disk."""
+    """The loss (or a validation metric) became NaN or infinite; the last good checkpoint
+    is kept on disk."""
 
 
 @dataclass
@@ -113,12 +114,6 @@ def to_device(batch: dict, device: torch.device, channels_last: bool = False) ->
     return moved
 
 
-def _state_bytes(state: dict) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
 def fit(
     model: nn.Module,
     train_set: Dataset,
@@ -156,7 +151,8 @@ def fit(
     checkpoint = run_dir / "checkpoint.pt"
     history, start_epoch, best = History(), 0, (-float("inf"), None)
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        state = load_torch(checkpoint, device, remedy=f"delete {checkpoint} to train from "
+                           "the start (or pass force=True to the run)")
         if state["config_hash"] != identity:
             raise ValueError(
                 f"{checkpoint} belongs to another configuration (hash {state['config_hash']}, "
@@ -214,6 +210,11 @@ def fit(
             model.eval()
             with torch.no_grad():
                 history.val_metrics.append(dict(evaluate(model)))
+            bad = {k: v for k, v in history.val_metrics[-1].items() if not math.isfinite(v)}
+            if bad:
+                raise NonFiniteLossError(
+                    f"validation metrics {bad} after epoch {epoch + 1} are not finite; "
+                    f"training stopped. Lower lr (now {config.lr}) or check the inputs.")
         if on_epoch_end is not None:
             on_epoch_end(model, epoch)
         if config.select.startswith("val:"):
@@ -223,12 +224,12 @@ def fit(
                 history.selected_epoch = epoch
         else:
             history.selected_epoch = epoch
-        atomic_write_bytes(checkpoint, _state_bytes({
+        atomic_save_torch(checkpoint, {
             "config_hash": identity, "epoch": epoch, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(), "history": asdict(history),
             "best_score": best[0], "best_model": best[1],
-        }))
+        })
 
     if config.select.startswith("val:") and best[1] is not None:
         model.load_state_dict(best[1])

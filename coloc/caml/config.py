@@ -16,7 +16,7 @@ from coloc.caml.losses import DISTANCES, EMBEDDINGS, PAIRS
 from coloc.caml.pretext import TRANSFORMS, build_transform
 from coloc.caml.ptap import SELECTIONS
 from coloc.data.memory import SYNTHETIC
-from coloc.runs import RunConfig, listing
+from coloc.runs import Range, RunConfig, listing
 
 CAML_DATASETS = ("cub", "cars", "aircraft", "dogs")
 """The four co-localization benchmarks of CAML (Tables 2 and 7)."""
@@ -95,6 +95,15 @@ class CAMLConfig(RunConfig):
     """Allowed values of the categorical fields (``pretext``: a name of
     :data:`coloc.caml.pretext.TRANSFORMS` or several joined by ``+``; ``select``:
     ``"last"`` or ``"val:corloc@0.5"``-style keys of the validation metrics)."""
+    RANGES: ClassVar[dict[str, Range]] = {
+        **RunConfig.RANGES,
+        "topk_ratio": Range(0, 1, low_open=True),  # supplement Fig. 1: 1/C (max) to 1 (mean)
+        "eca_kernel_size": Range(1),
+        "theta_bg": Range(1),  # Eq. 3: below 1 the background mask is every pixel
+        "margin": Range(0),  # Eq. 4's triplet margin
+        "headroom": Range(0, low_open=True),  # 0 makes Eq. 3 ignore theta_bg (losses.py)
+    }
+    """Allowed intervals of the numeric fields."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -106,8 +115,6 @@ class CAMLConfig(RunConfig):
                              ) from err
         if not self.use_cls and not self.use_caml:
             raise ValueError("use_cls and use_caml are both False: nothing to train")
-        if not 0.0 < self.topk_ratio <= 1.0:
-            raise ValueError(f"topk_ratio must be in (0, 1], got {self.topk_ratio}")
 
     @property
     def method(self) -> str:
