@@ -88,8 +88,17 @@ def normalize_scoremap(score_maps: np.ndarray | torch.Tensor) -> np.ndarray | to
 
 def quantize_scoremap(score_map: np.ndarray | torch.Tensor) -> np.ndarray:
     """``uint8(map * 255)`` of a ``[H, W]`` map in [0, 1], computed in float64 as the
-    reference evaluator does (it requires float64 maps); truncation, not rounding."""
-    return (_to_numpy(score_map).astype(np.float64) * 255).astype(np.uint8)
+    reference evaluator does (it requires float64 maps); truncation, not rounding.
+
+    A map outside [0, 1] (or with NaN) raises ValueError: its uint8 cast would wrap
+    around (1.5 -> 126) and give boxes that look valid."""
+    values = _to_numpy(score_map).astype(np.float64)
+    if values.size and not (values.min() >= 0 and values.max() <= 1):  # NaN fails both
+        raise ValueError(
+            f"score map has values in [{values.min():g}, {values.max():g}]; expected [0, 1] "
+            "(normalize with coloc.boxes.normalize_scoremap)"
+        )
+    return (values * 255).astype(np.uint8)
 
 
 def psynet_jet_gray(score_map: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -134,7 +143,10 @@ def threshold_cutoffs(image: np.ndarray, thresholds: Sequence[float] | np.ndarra
 def foreground_mask(
     score_map: np.ndarray | torch.Tensor, threshold: float, rule: str = "raw"
 ) -> np.ndarray:
-    """Bool ``[H, W]``: pixels above ``threshold`` of the max, per ``rule`` (module doc)."""
+    """Bool ``[H, W]``: pixels above ``threshold`` (in [0, 1)) of the max, per ``rule``
+    (module doc)."""
+    if not 0 <= threshold < 1:
+        raise ValueError(f"threshold={threshold!r}; expected a fraction of the max in [0, 1)")
     image = binarization_image(score_map, rule)
     return image > threshold_cutoffs(image, [threshold])[0]
 

@@ -95,7 +95,13 @@ def _check_score_maps(score_maps: np.ndarray | torch.Tensor | Sequence) -> list[
     return list(_checked_score_maps(score_maps))
 
 
-def _check_gt_boxes(gt_boxes: Sequence, num_maps: int) -> list[np.ndarray]:
+def _check_gt_boxes(gt_boxes: Sequence, maps: np.ndarray | Sequence[np.ndarray],
+                    first: int = 0) -> list[np.ndarray]:
+    """The GT boxes as int64 ``[K, 4]`` arrays, once checked against their maps: integer
+    pixels inside the map (a box in original-image pixels against a 224 map would
+    otherwise score 0 % silently). ``first`` is the index of the batch's first image
+    among all images added, so an error names the image."""
+    num_maps = len(maps)
     if len(gt_boxes) != num_maps:
         raise ValueError(
             f"gt_boxes has {len(gt_boxes)} entries but score_maps has {num_maps} maps; "
@@ -123,6 +129,18 @@ def _check_gt_boxes(gt_boxes: Sequence, num_maps: int) -> list[np.ndarray]:
             raise ValueError(
                 f"gt_boxes[{index}] = {values.tolist()} has x1 < x0 or y1 < y0; "
                 "expected (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1"
+            )
+        # x1 = W (one past the last pixel) happens when a box reaching the image's far
+        # edge is rescaled with int(), as the protocol does; anything further is not a
+        # box of this map.
+        height, width = maps[index].shape[-2:]
+        outside = (values[:, 2] > width) | (values[:, 3] > height)
+        if outside.any():
+            raise ValueError(
+                f"image {first + index}: GT box {values[outside][0].tolist()} lies outside "
+                f"its {height}x{width} (H x W) score map (x1 <= {width}, y1 <= {height}); "
+                "expected boxes in the map's pixels (rescale boxes given in original-image "
+                "pixels to the map's size)"
             )
         checked.append(values)
     return checked
@@ -230,7 +248,7 @@ class MaxBoxAccEvaluator:
     def update(self, score_maps: np.ndarray | torch.Tensor | Sequence, gt_boxes: Sequence) -> None:
         """Add a batch: maps ``[B, H, W]`` in [0, 1] and ``B`` arrays of GT boxes ``[K, 4]``."""
         maps = _checked_score_maps(score_maps)
-        boxes = _check_gt_boxes(gt_boxes, len(maps))
+        boxes = _check_gt_boxes(gt_boxes, maps, self.num_images)
         if not len(maps):
             return
         if self.multi_contour:  # all thresholds of a map at once, maps in one call
@@ -322,7 +340,8 @@ class CorLocEvaluator:
     def update(self, score_maps: np.ndarray | torch.Tensor | Sequence, gt_boxes: Sequence) -> None:
         """Add a batch: maps ``[B, H, W]`` in [0, 1] and ``B`` arrays of GT boxes ``[K, 4]``."""
         maps = _check_score_maps(score_maps)
-        for score_map, gt in zip(maps, _check_gt_boxes(gt_boxes, len(maps)), strict=True):
+        boxes = _check_gt_boxes(gt_boxes, maps, len(self._image_ious))
+        for score_map, gt in zip(maps, boxes, strict=True):
             self._image_ious.append(_one_box_iou(score_map, gt, self.threshold, self.rule))
 
     @property
@@ -387,7 +406,7 @@ class LocalizationAccuracyEvaluator:
         """Add a batch: GT-class maps ``[B, H, W]``, GT boxes, ``predictions`` as class
         scores ``[B, C]`` or predicted classes ``[B]``, and GT ``labels`` ``[B]``."""
         maps = _check_score_maps(score_maps)
-        boxes = _check_gt_boxes(gt_boxes, len(maps))
+        boxes = _check_gt_boxes(gt_boxes, maps, len(self._localized))
         scores, truth = _to_numpy(predictions), _to_numpy(labels)
         predicted = scores.argmax(axis=1) if scores.ndim == 2 else scores
         if predicted.shape != (len(maps),) or truth.shape != (len(maps),):
@@ -481,6 +500,8 @@ class MaskIoUEvaluator:
     ContraCAM's code). ``image_ious`` keeps each image's IoU."""
 
     def __init__(self, threshold: float = 0.5) -> None:
+        if not 0 <= threshold < 1:  # maps are in [0, 1]: 1 or more predicts nothing
+            raise ValueError(f"threshold={threshold!r}; expected a score in [0, 1)")
         self.threshold = float(threshold)
         self._image_ious: list[float] = []
 

@@ -373,12 +373,15 @@ def test_batch_equals_map_by_map_including_the_fallbacks():
         best_iou_per_threshold_batch(mixed, float_gt, thresholds),
         map_by_map(mixed, float_gt, thresholds),
     )
-    # Values outside [0, 1] (numpy's uint8 cast decides) and non-integer GT boxes fall
-    # back to the numpy quantization and the OpenCV contour search.
+    # Non-integer GT boxes fall back to the OpenCV contour search.
+    gt = [g + 0.5 for g in gt_boxes[:2]]
+    np.testing.assert_array_equal(
+        best_iou_per_threshold_batch(maps[:2], gt, thresholds), map_by_map(maps[:2], gt, thresholds)
+    )
+    # Values outside [0, 1] are refused on every path (a uint8 cast would wrap around).
     odd = maps[:2].copy()
     odd[0, 0, 0] = 1.2
     for gt in (gt_boxes[:2], [g + 0.5 for g in gt_boxes[:2]]):
-        np.testing.assert_array_equal(
-            best_iou_per_threshold_batch(odd, gt, thresholds), map_by_map(odd, gt, thresholds)
-        )
+        with pytest.raises(ValueError, match=r"values in \[0, 1.2\]; expected \[0, 1\]"):
+            best_iou_per_threshold_batch(odd, gt, thresholds)
     assert best_iou_per_threshold_batch(maps[:0], [], thresholds).shape == (0, 100)

@@ -22,6 +22,12 @@ from coloc.metrics import (
 from tests.test_boxes import varied_gt_boxes, varied_maps
 
 
+def gt_boxes_in(rng: np.random.Generator, size: int) -> np.ndarray:
+    """:func:`varied_gt_boxes` within reach of a ``size`` map (x1, y1 <= size: one past
+    the edge, as the protocol's int() rescaling gives); the metrics refuse boxes beyond."""
+    return np.minimum(varied_gt_boxes(rng, size), size)
+
+
 def two_images():
     """Image A: a 0.4 block (rows 1..5, cols 2..7) around a 1.0 block (rows 2..4,
     cols 3..6), GT = the inner block. Image B: all zeros (no contour), GT (0, 0, 0, 0)."""
@@ -67,7 +73,7 @@ def test_multi_contour_finds_the_small_object_one_box_mode_misses():
 
 def test_image_iou_is_the_max_over_several_gt_boxes():
     maps, _ = two_images()
-    gt = [np.array([[15, 15, 19, 19], [3, 2, 6, 4]])]  # a far box, then the right one
+    gt = [np.array([[8, 7, 9, 9], [3, 2, 6, 4]])]  # a far box, then the right one
     assert max_box_acc(maps[:1], gt, cam_thresholds=[0.5])[0.5] == 100.0
 
 
@@ -75,7 +81,7 @@ def test_image_iou_is_the_max_over_several_gt_boxes():
 def test_max_box_acc_equals_the_plain_protocol_loop(multi_contour):
     rng = np.random.default_rng(10)
     maps = varied_maps(rng, 24, 40)
-    gt_boxes = [varied_gt_boxes(rng, 40) for _ in maps]
+    gt_boxes = [gt_boxes_in(rng, 40) for _ in maps]
     evaluator = MaxBoxAccEvaluator(multi_contour=multi_contour, num_threads=2)
     for start in range(0, len(maps), 5):  # streaming, uneven last batch
         evaluator.update(maps[start : start + 5], gt_boxes[start : start + 5])
@@ -90,7 +96,7 @@ def test_max_box_acc_equals_the_plain_protocol_loop(multi_contour):
 def test_max_box_acc_fine_thresholds_and_torch_input_equal_the_plain_loop():
     rng = np.random.default_rng(11)
     maps = np.stack(varied_maps(rng, 8, 32)).astype(np.float32)
-    gt_boxes = [torch.from_numpy(varied_gt_boxes(rng, 32)).float() for _ in maps]
+    gt_boxes = [torch.from_numpy(gt_boxes_in(rng, 32)).float() for _ in maps]
     thresholds = np.arange(0, 1, 0.001)
     result = max_box_acc(torch.from_numpy(maps), gt_boxes, cam_thresholds=thresholds)
     expected = reference_box_accuracy_curves(
@@ -103,7 +109,7 @@ def test_max_box_acc_fine_thresholds_and_torch_input_equal_the_plain_loop():
 def test_max_box_acc_v2_of_maps_of_several_shapes_equals_the_plain_loop():
     rng = np.random.default_rng(13)
     maps = varied_maps(rng, 6, 24) + varied_maps(rng, 6, 17)  # a list: map by map
-    gt_boxes = [varied_gt_boxes(rng, len(m)) for m in maps]
+    gt_boxes = [gt_boxes_in(rng, len(m)) for m in maps]
     evaluator = MaxBoxAccEvaluator()
     evaluator.update(maps, gt_boxes)
     expected = reference_box_accuracy_curves(maps, gt_boxes)
@@ -114,7 +120,7 @@ def test_max_box_acc_v2_of_maps_of_several_shapes_equals_the_plain_loop():
 def test_threads_do_not_change_the_numbers():
     rng = np.random.default_rng(12)
     maps = varied_maps(rng, 10, 32)
-    gt_boxes = [varied_gt_boxes(rng, 32) for _ in maps]
+    gt_boxes = [gt_boxes_in(rng, 32) for _ in maps]
     curves = []
     for threads in (1, 2):
         evaluator = MaxBoxAccEvaluator(num_threads=threads)
