@@ -365,9 +365,11 @@ def _require_dataset(config: RunConfig) -> None:
     """Fail now, with the loader's message, when a real dataset is missing."""
     if config.data_root is None or check(config.dataset, config.data_root):
         load(config.dataset, config.data_root, "train", config.image_size)  # raises
+        missing = check(config.dataset, config.data_root)
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise DatasetNotFoundError(  # the loader found it after all: name what is missing
-            f"{DATASETS[config.dataset].title}: missing "
-            f"{check(config.dataset, config.data_root)}"
+            f"{DATASETS[config.dataset].title}: {len(missing)} files missing: "
+            f"{', '.join(missing[:5])}{more}"
         )
 
 

@@ -75,7 +75,8 @@ _VALID = "synthetic, synthetic-<family>, " + ", ".join(DATASETS)
 
 
 def load(name: str, root: str | Path | None = None, split: str = "train",
-         image_size: int = 224, *, augment: str | None = None, **kwargs) -> Dataset:
+         image_size: int = 224, *, augment: str | None = None, strict: bool = True,
+         **kwargs) -> Dataset:
     """The dataset ``name`` (see the module table) for ``split`` at ``image_size`` pixels.
 
     ``root`` is ``data_root``, the directory holding every real dataset in its own
@@ -84,6 +85,8 @@ def load(name: str, root: str | Path | None = None, split: str = "train",
     keyword arguments go to :class:`~coloc.data.synthetic.SyntheticDataset` (families,
     num_samples, seed, context_bias, num_objects, variant). Missing or malformed data
     raises :class:`DatasetError`; an unknown name, split or augment a ``ValueError``.
+    ``strict=False`` skips bad annotation lines of a real dataset instead (they are
+    listed in ``dataset.skipped`` and counted in a warning; see :mod:`coloc.data.real`).
     """
     if augment not in AUGMENTS:
         raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
@@ -107,23 +110,36 @@ def load(name: str, root: str | Path | None = None, split: str = "train",
                 DatasetNotFoundError,
                 "CUB's val split is wsolevaluation's CUBV2 (train-fullsup), which is missing",
                 path=wsol_root)
-        return WSOLDataset(wsol_root, "CUB", "val", image_size, augment=augment)
+        return WSOLDataset(wsol_root, "CUB", "val", image_size, augment=augment,
+                           strict=strict)
     directory = data_root / info.subdir
     if name in _WSOL_FOLDERS:
-        return WSOLDataset(directory, _WSOL_FOLDERS[name], split, image_size, augment=augment)
-    return _CLASSES[name](directory, split, image_size, augment=augment)
+        return WSOLDataset(directory, _WSOL_FOLDERS[name], split, image_size, augment=augment,
+                           strict=strict)
+    return _CLASSES[name](directory, split, image_size, augment=augment, strict=strict)
 
 
-def check(name: str, root: str | Path | None = None) -> list[str]:
+def check(name: str, root: str | Path | None = None, *, images: bool = True) -> list[str]:
     """Required paths of dataset ``name`` missing under ``root`` (= data_root); empty when
-    the dataset looks complete (and always for the synthetic set)."""
+    the dataset is complete (and always for the synthetic set).
+
+    First the layout (annotation files, image folders); when that is complete and
+    ``images`` is true, every image file the annotations of each split list (a bad
+    annotation raises :class:`DatasetFormatError`, naming the file and line).
+    """
     if name == "synthetic" or name.startswith("synthetic-"):
         return []
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {_VALID}")
     if root is None:
         raise ValueError(f"{name} is read from disk: pass root=<data_root>")
-    return DATASETS[name].missing(root)
+    missing = DATASETS[name].missing(root)
+    if missing or not images:
+        return missing
+    listed = {record.image for split in DATASETS[name].splits
+              if not (name == "cub" and split == "val")  # wsol-cub's, checked there
+              for record in load(name, root, split).records}
+    return sorted(str(path) for path in listed if not path.is_file())
 
 
 def _synthetic(name: str, split: str, image_size: int, augment: str | None,

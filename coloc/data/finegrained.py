@@ -39,6 +39,8 @@ from coloc.data.real import (
     DatasetInfo,
     RealDataset,
     Record,
+    finite,
+    flag,
     mask_box,
     mat_rows,
     mat_struct,
@@ -172,33 +174,43 @@ class CUB(RealDataset):
     info = CUB_INFO
 
     def _records(self) -> list[Record]:
-        def table(name, *columns):  # {image_id: the other fields}
-            return {row[0]: row[1:] for _, row in read_table(self.root / name, self.info,
-                                                            (("image_id", int), *columns))}
+        def table(name, *columns):  # {image_id: (line, the other fields)}
+            path, rows = self.root / name, {}
+            for line, (image_id, *fields) in read_table(
+                    path, self.info, (("image_id", int), *columns), on_error=self.bad):
+                if image_id in rows:
+                    self.bad(self.info.error(
+                        DatasetFormatError, f"duplicate image_id {image_id} (first on line "
+                        f"{rows[image_id][0]}); this line is ignored", path=path, line=line))
+                    continue
+                rows[image_id] = (line, tuple(fields))
+            return rows
 
         names = table("images.txt", ("image_name", str))
         labels = table("image_class_labels.txt", ("class_id", one_based))
-        is_train = table("train_test_split.txt", ("is_training_image", int))
-        boxes = table("bounding_boxes.txt", ("x", float), ("y", float), ("width", float),
-                      ("height", float))
+        is_train = table("train_test_split.txt", ("is_training_image", flag))
+        boxes = table("bounding_boxes.txt", ("x", finite), ("y", finite), ("width", finite),
+                      ("height", finite))
         require(self.root / "images", self.info, "image directory")
         self.segmentations = next(
             (d for d in (self.root / "segmentations", self.root.parent / "segmentations")
              if d.is_dir()), None)
         records = []
-        for image_id, (name,) in names.items():
-            for file, lookup in (("image_class_labels.txt", labels),
-                                 ("train_test_split.txt", is_train),
-                                 ("bounding_boxes.txt", boxes)):
-                if image_id not in lookup:
-                    raise self.info.error(
-                        DatasetFormatError,
-                        f"image_id {image_id} (images.txt) has no line in {file}",
-                        path=self.root / file,
-                    )
-            if (is_train[image_id][0] == 1) == (self.split == "train"):
-                records.append(Record(self.root / "images" / name, labels[image_id][0],
-                                      (xywh_to_corners(*boxes[image_id]),), name))
+        for image_id, (_, (name,)) in names.items():
+            absent = [file for file, lookup in (("image_class_labels.txt", labels),
+                                                ("train_test_split.txt", is_train),
+                                                ("bounding_boxes.txt", boxes))
+                      if image_id not in lookup]
+            if absent:
+                self.bad(self.info.error(
+                    DatasetFormatError, f"image_id {image_id} (images.txt) has no line in "
+                    f"{absent[0]}", path=self.root / absent[0]))
+                continue
+            if (is_train[image_id][1][0] == 1) == (self.split == "train"):
+                line, box = boxes[image_id]
+                records.append(Record(self.root / "images" / name, labels[image_id][1][0],
+                                      (xywh_to_corners(*box),), name,
+                                      (self.root / "bounding_boxes.txt", line)))
         return records
 
     def _read(self, record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -252,23 +264,27 @@ class FGVCAircraft(RealDataset):
         variants = [v for _, (v,) in read_table(data / "variants.txt", self.info,
                                                 (("variant", str),))]
         index = {variant: i for i, variant in enumerate(variants)}
-        boxes = {image_id: box for _, (image_id, *box) in read_table(
-            data / "images_box.txt", self.info,
-            (("image_id", str), *((k, one_based_pixel) for k in ("xmin", "ymin", "xmax", "ymax"))))}
+        box_file = data / "images_box.txt"
+        boxes = {image_id: (line, box) for line, (image_id, *box) in read_table(
+            box_file, self.info,
+            (("image_id", str), *((k, one_based_pixel) for k in ("xmin", "ymin", "xmax", "ymax"))),
+            on_error=self.bad)}
         listing = data / f"images_variant_{'trainval' if self.split == 'train' else 'test'}.txt"
         records = []
         for number, (image_id, variant) in read_table(
-                listing, self.info, (("image_id", str), ("variant", str))):
+                listing, self.info, (("image_id", str), ("variant", str)), on_error=self.bad):
             if variant not in index:
-                raise self.info.error(DatasetFormatError,
-                                      f"variant {variant!r} is not in data/variants.txt",
-                                      path=listing, line=number)
-            if image_id not in boxes:
-                raise self.info.error(DatasetFormatError,
-                                      f"image {image_id} has no line in data/images_box.txt",
-                                      path=listing, line=number)
-            records.append(Record(data / "images" / f"{image_id}.jpg", index[variant],
-                                  (tuple(boxes[image_id]),)))
+                self.bad(self.info.error(DatasetFormatError,
+                                         f"variant {variant!r} is not in data/variants.txt",
+                                         path=listing, line=number))
+            elif image_id not in boxes:
+                self.bad(self.info.error(DatasetFormatError,
+                                         f"image {image_id} has no line in data/images_box.txt",
+                                         path=listing, line=number))
+            else:
+                line, box = boxes[image_id]
+                records.append(Record(data / "images" / f"{image_id}.jpg", index[variant],
+                                      (tuple(box),), where=(box_file, line)))
         return records
 
     def _read(self, record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

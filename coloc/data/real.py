@@ -12,13 +12,23 @@
   returns the :class:`~coloc.data.common.Sample` dict. Subclasses only list their records
   and say how to read a record's boxes and mask.
 
-Boxes are read in original-image pixels as inclusive corners, then clipped to the image
-(a box entirely outside it is dropped), before the transform.
+Boxes are read in original-image pixels as inclusive corners, then clipped to the image,
+before the transform.
+
+Annotation policy: a bad annotation (a malformed line, a duplicate id, a class id beyond
+the dataset's class count, a NaN, infinite or inverted box, a box entirely outside its
+image, a split without images) raises :class:`DatasetFormatError` naming the file, the
+line and the reason. With ``strict=False`` (``coloc.data.load(..., strict=False)``) such
+records are skipped instead, each kept in ``dataset.skipped`` and counted in one warning
+(a box outside its image, found only when the image is read, is dropped and warned
+about). An image whose every box is invalid never reaches training: that stays an error.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +45,7 @@ from coloc.data.errors import DatasetError, DatasetFormatError, DatasetNotFoundE
 from coloc.data.transforms import Annotated, ProtocolTransform, clip_boxes
 
 Column = tuple[str, Callable[[str], Any]]
+OnError = Callable[[DatasetFormatError], None]
 
 
 @dataclass(frozen=True)
@@ -85,13 +96,15 @@ class Record:
     """One image of a real dataset: its file, its class and where its annotations are.
 
     ``boxes`` are original-image inclusive corners known at indexing time; ``source``
-    holds whatever a dataset needs to read the rest lazily (an XML path, mask paths, ...).
+    holds whatever a dataset needs to read the rest lazily (an XML path, mask paths, ...);
+    ``where`` is the annotation file and line the record's boxes come from (for errors).
     """
 
     image: Path
     label: int
     boxes: tuple[tuple[float, float, float, float], ...] = ()
     source: Any = field(default=None, compare=False)
+    where: tuple[Path, int | None] | None = field(default=None, compare=False)
 
 
 def require(path: Path, info: DatasetInfo, what: str) -> Path:
@@ -103,13 +116,15 @@ def require(path: Path, info: DatasetInfo, what: str) -> Path:
 
 
 def read_table(
-    path: Path, info: DatasetInfo, columns: Sequence[Column], *, sep: str | None = None
+    path: Path, info: DatasetInfo, columns: Sequence[Column], *, sep: str | None = None,
+    on_error: OnError | None = None,
 ) -> list[tuple[int, tuple]]:
     """Read a text annotation file: one record per line, fields split on ``sep``
     (whitespace by default; the last column takes the rest of the line), blank lines
     skipped. Returns ``(line number, converted fields)`` pairs; a line with the wrong
     number of fields or an unconvertible field raises :class:`DatasetFormatError` naming
-    the file, the line and the expected columns."""
+    the file, the line and the expected columns (or, with ``on_error``, is passed to it
+    and skipped). A file without any record is an error too."""
     require(path, info, "annotation file")
     try:
         text = path.read_text(encoding="utf-8")
@@ -123,26 +138,62 @@ def read_table(
         stripped = line.strip()
         if not stripped:
             continue
-        fields = stripped.split(sep, len(columns) - 1)
-        if len(fields) != len(columns):
-            raise info.error(
-                DatasetFormatError,
-                f"malformed line: expected {len(columns)} fields {expected}, got {len(fields)}",
-                path=path, line=number, content=line,
-            )
-        values = []
-        for (name, convert), raw in zip(columns, fields, strict=True):
-            try:
-                values.append(convert(raw.strip()))
-            except ValueError as exc:
-                raise info.error(
-                    DatasetFormatError,
-                    f"malformed line: field <{name}> = {raw!r} is invalid ({exc}); "
-                    f"expected {expected}",
-                    path=path, line=number, content=line,
-                ) from exc
-        rows.append((number, tuple(values)))
+        try:
+            rows.append((number, _convert_line(stripped, columns, sep, expected)))
+        except ValueError as exc:
+            error = info.error(DatasetFormatError, f"malformed line: {exc}", path=path,
+                               line=number, content=line)
+            if on_error is None:
+                raise error from exc
+            on_error(error)
+    if not rows and not any(line.strip() for line in text.splitlines()):
+        raise info.error(DatasetFormatError, f"empty annotation file: no line {expected}",
+                         path=path)
     return rows
+
+
+def _convert_line(line: str, columns: Sequence[Column], sep: str | None, expected: str
+                  ) -> tuple:
+    fields = line.split(sep, len(columns) - 1)
+    if len(fields) != len(columns):
+        raise ValueError(f"expected {len(columns)} fields {expected}, got {len(fields)}")
+    values = []
+    for (name, convert), raw in zip(columns, fields, strict=True):
+        try:
+            values.append(convert(raw.strip()))
+        except ValueError as exc:
+            raise ValueError(f"field <{name}> = {raw!r} is invalid ({exc}); expected "
+                             f"{expected}") from exc
+    return tuple(values)
+
+
+def finite(text: str | float) -> float:
+    """A finite float (``nan`` and ``inf`` parse as floats but are no coordinate)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def flag(text: str) -> int:
+    """A 0/1 flag (e.g. CUB's ``is_training_image``); any other value is an error."""
+    if text not in ("0", "1"):
+        raise ValueError(f"expected 0 or 1, got {text!r}")
+    return int(text)
+
+
+def box_problem(box: Sequence[float], size: tuple[int, int] | None = None) -> str | None:
+    """Why ``box`` ``(x0, y0, x1, y1)`` (inclusive original-image pixels) is no box, or
+    None: a NaN or infinite coordinate, ``x1 < x0`` or ``y1 < y0``, or with ``size``
+    ``(H, W)`` no pixel inside the image (clipping would silently drop it)."""
+    if not all(math.isfinite(v) for v in box):
+        return f"box {tuple(box)} has a NaN or infinite coordinate"
+    x0, y0, x1, y1 = box
+    if x1 < x0 or y1 < y0:
+        return f"box {tuple(box)} is inverted (x1 < x0 or y1 < y0; expected x0 y0 x1 y1)"
+    if size is not None and (x0 > size[1] - 1 or y0 > size[0] - 1 or x1 < 0 or y1 < 0):
+        return f"box {tuple(box)} lies entirely outside the {size[1]}x{size[0]} (W x H) image"
+    return None
 
 
 def one_based(text: str | int | float) -> int:
@@ -155,7 +206,7 @@ def one_based(text: str | int | float) -> int:
 
 def one_based_pixel(text: str | int | float) -> float:
     """A 1-based pixel coordinate (top-left pixel = 1) to a 0-based float one."""
-    return float(text) - 1.0
+    return finite(text) - 1.0
 
 
 def mat_rows(vectors: dict[str, np.ndarray], columns: Sequence[Column], path: Path,
@@ -302,7 +353,7 @@ class RealDataset(Dataset):
     split_names: ClassVar[tuple[str, ...]] = ("train", "test")
 
     def __init__(self, root: str | Path, split: str = "train", image_size: int = 224,
-                 *, augment: str | None = None) -> None:
+                 *, augment: str | None = None, strict: bool = True) -> None:
         if split not in self.split_names:
             raise ValueError(
                 f"{self.info.title} has the splits {self.split_names}, got {split!r}"
@@ -310,7 +361,45 @@ class RealDataset(Dataset):
         self.root = require(Path(root), self.info, "dataset directory")
         self.split = split
         self.transform = ProtocolTransform(image_size, augment)
-        self.records = self._records()
+        self.strict = strict
+        self.skipped: list[DatasetFormatError] = []
+        self.records = [r for r in self._records() if self._valid(r)]
+        if not self.records:
+            raise self.info.error(
+                DatasetFormatError, f"the {split} split has no images (annotation files "
+                f"empty, or every record invalid: {len(self.skipped)} skipped)",
+                path=self.root)
+        if self.skipped:
+            warnings.warn(self.skipped_report(), stacklevel=2)
+
+    def bad(self, error: DatasetFormatError) -> None:
+        """A bad annotation: raised (``strict``, the default) or kept in ``skipped``."""
+        if self.strict:
+            raise error
+        self.skipped.append(error)
+
+    def skipped_report(self) -> str:
+        """How many annotations ``strict=False`` skipped, and where (the first five)."""
+        where = "; ".join(f"{e.path}, line {e.line}: {e.problem}" if e.line else
+                          f"{e.path}: {e.problem}" for e in self.skipped[:5])
+        more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+        return (f"{self.info.title} {self.split}: skipped {len(self.skipped)} bad "
+                f"annotations (strict=False): {where}{more}")
+
+    def _valid(self, record: Record) -> bool:
+        """Check a record's label and boxes (:meth:`bad` on a problem)."""
+        path, line = record.where or (self.root, None)
+        problem = None
+        if not 0 <= record.label < self.num_classes:
+            problem = (f"class {record.label} (0-based) is beyond the dataset's "
+                       f"{self.num_classes} classes")
+        else:
+            problem = next(filter(None, map(box_problem, record.boxes)), None)
+        if problem is None:
+            return True
+        self.bad(self.info.error(DatasetFormatError, f"{record.image.name}: {problem}",
+                                 path=path, line=line))
+        return False
 
     @property
     def num_classes(self) -> int:
@@ -334,6 +423,7 @@ class RealDataset(Dataset):
         record = self.records[index]
         image, boxes, mask = self._read(record)
         height, width = image.shape[:2]
+        boxes = self._checked_boxes(record, boxes, (height, width))
         moved = self.transform(Annotated(
             torch.from_numpy(image).permute(2, 0, 1).float().div_(255),
             clip_boxes(torch.as_tensor(boxes, dtype=torch.float32), height, width),
@@ -344,6 +434,24 @@ class RealDataset(Dataset):
             image=normalize_image(moved.image), label=record.label, family=self.info.name,
             boxes=moved.boxes, mask=moved.mask, part_mask=moved.part_mask, index=index,
         )
+
+    def _checked_boxes(self, record: Record, boxes: np.ndarray, size: tuple[int, int]
+                       ) -> np.ndarray:
+        """The boxes read for ``record``, each checked against its image (a box clipping
+        would drop is an error, or with ``strict=False`` dropped with a warning); an
+        image whose every box is invalid raises in both modes."""
+        problems = [box_problem(box.tolist(), size) for box in boxes]
+        if not any(problems):
+            return boxes
+        path, line = record.where or (record.image, None)
+        first = next(p for p in problems if p)
+        error = self.info.error(DatasetFormatError, f"{record.image.name}: {first}",
+                                path=path, line=line)
+        kept = boxes[[p is None for p in problems]]
+        if self.strict or not len(kept):
+            raise error
+        warnings.warn(f"{error} (strict=False: box dropped)", stacklevel=3)
+        return kept
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, "

@@ -49,18 +49,20 @@ class TinyImageNet(RealDataset):
             records = []
             for wnid in wnids:
                 folder = require(self.root / "train" / wnid, self.info, "class directory")
-                rows = read_table(folder / f"{wnid}_boxes.txt", self.info,
-                                  (("file", str), *_BOX))
-                records += [Record(folder / "images" / file, label[wnid], (tuple(box),))
-                            for _, (file, *box) in rows]
+                path = folder / f"{wnid}_boxes.txt"
+                rows = read_table(path, self.info, (("file", str), *_BOX), on_error=self.bad)
+                records += [Record(folder / "images" / file, label[wnid], (tuple(box),),
+                                   where=(path, line))
+                            for line, (file, *box) in rows]
             return records
         listing = self.root / "val" / "val_annotations.txt"
         records = []
-        for number, (file, wnid, *box) in read_table(listing, self.info,
-                                                     (("file", str), ("wnid", str), *_BOX)):
+        for number, (file, wnid, *box) in read_table(
+                listing, self.info, (("file", str), ("wnid", str), *_BOX), on_error=self.bad):
             if wnid not in label:
-                raise self.info.error(DatasetFormatError, f"wnid {wnid} is not in wnids.txt",
-                                      path=listing, line=number)
+                self.bad(self.info.error(DatasetFormatError, f"wnid {wnid} is not in "
+                                         "wnids.txt", path=listing, line=number))
+                continue
             records.append(Record(self.root / "val" / "images" / file, label[wnid],
-                                  (tuple(box),)))
+                                  (tuple(box),), where=(listing, number)))
         return records

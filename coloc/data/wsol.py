@@ -31,6 +31,7 @@ from coloc.data.real import (
     DatasetInfo,
     RealDataset,
     Record,
+    finite,
     mask_box,
     read_mask_image,
     read_table,
@@ -88,12 +89,12 @@ class WSOLDataset(RealDataset):
     split_names = ("train", "val", "test")
 
     def __init__(self, root, folder: str, split: str = "train", image_size: int = 224, *,
-                 augment: str | None = None) -> None:
+                 augment: str | None = None, strict: bool = True) -> None:
         if folder not in FOLDERS:
             raise ValueError(f"folder must be one of {sorted(FOLDERS)}, got {folder!r}")
         self.info = FOLDERS[folder]
         self.folder = folder
-        super().__init__(root, split, image_size, augment=augment)
+        super().__init__(root, split, image_size, augment=augment, strict=strict)
 
     def _records(self) -> list[Record]:
         meta = self.root / "metadata" / self.folder / self.split
@@ -101,30 +102,40 @@ class WSOLDataset(RealDataset):
         ids = [path for _, (path,) in read_table(meta / "image_ids.txt", self.info,
                                                  (("path", str),))]
         labels = dict(row for _, row in read_table(meta / "class_labels.txt", self.info,
-                                                   (("path", str), ("label", int)), sep=","))
+                                                   (("path", str), ("label", int)), sep=",",
+                                                   on_error=self.bad))
         localization = meta / "localization.txt"
         annotations: dict[str, list] = defaultdict(list)
+        lines: dict[str, int] = {}  # an image's first line in localization.txt
         if self.split != "train" or localization.is_file():
             if self.folder == "OpenImages":
                 columns = (("path", str), ("mask_path", str), ("ignore_path", str))
             else:
-                columns = (("path", str), ("x0", float), ("y0", float), ("x1", float),
-                           ("y1", float))
-            for _, (path, *rest) in read_table(localization, self.info, columns, sep=","):
+                columns = (("path", str), ("x0", finite), ("y0", finite), ("x1", finite),
+                           ("y1", finite))
+            for line, (path, *rest) in read_table(localization, self.info, columns, sep=",",
+                                                  on_error=self.bad):
                 annotations[path].append(tuple(rest))
+                lines.setdefault(path, line)
         records = []
         for path in ids:
             if path not in labels:
-                raise self.info.error(DatasetFormatError,
-                                      f"{path} (image_ids.txt) has no line in class_labels.txt",
-                                      path=meta / "class_labels.txt")
+                self.bad(self.info.error(
+                    DatasetFormatError, f"{path} (image_ids.txt) has no line in "
+                    "class_labels.txt", path=meta / "class_labels.txt"))
+                continue
             if self.folder == "OpenImages":
                 masks = annotations.get(path)
                 source = masks and ([images / m for m, _ in masks],
                                     [images / i for _, i in masks if i])
                 records.append(Record(images / path, labels[path], source=source or None))
+            elif not annotations[path] and self.split != "train":
+                self.bad(self.info.error(
+                    DatasetFormatError, f"{path} (image_ids.txt) has no box in "
+                    "localization.txt", path=localization))
             else:
-                records.append(Record(images / path, labels[path], tuple(annotations[path])))
+                records.append(Record(images / path, labels[path], tuple(annotations[path]),
+                                      where=(localization, lines.get(path))))
         return records
 
     def _read(self, record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
