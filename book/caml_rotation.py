@@ -59,6 +59,10 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
+from coloc.runtime import check_parameters
+
+check_parameters()  # stops on a papermill -p name the parameters cell lacks
+
 import pandas as pd
 import torch
 

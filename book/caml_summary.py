@@ -53,6 +53,10 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
+from coloc.runtime import check_parameters
+
+check_parameters()  # stops on a papermill -p name the parameters cell lacks
+
 from coloc import caml, report
 from coloc.report import glue_figure, glue_text, show
 from coloc.runtime import seed_everything

@@ -48,6 +48,10 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
+from coloc.runtime import check_parameters
+
+check_parameters()  # stops on a papermill -p name the parameters cell lacks
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

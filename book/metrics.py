@@ -45,6 +45,10 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
+from coloc.runtime import check_parameters
+
+check_parameters()  # stops on a papermill -p name the parameters cell lacks
+
 import time
 
 import cv2

@@ -24,7 +24,6 @@ specific to one paper.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import math
 import numbers
@@ -58,6 +57,7 @@ from coloc.runtime import (
     config_hash,
     jsonable,
     load_torch,
+    nearest,
     read_json,
     read_results,
     results_root,
@@ -146,10 +146,11 @@ def _field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def nearest(name: str, known: Sequence[str]) -> str:
-    """``; did you mean 'epochs'?`` for a misspelt name (difflib), or ``""``."""
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    """``; did you mean 'epochs'?`` for a misspelt name (:func:`coloc.runtime.nearest`),
+    or ``""``."""
+    close = nearest(name, known)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 # ----------------------------------------------------------------------------- configurations
@@ -255,7 +256,7 @@ class RunConfig:
                 raise ValueError(f"unknown {name} {value!r}; allowed: {listing(allowed)}")
         if self.select not in self.SELECTS:
             raise ValueError(f"select must be 'last' or 'val:<metric>', got {self.select!r}"
-                             f"{nearest(self.select, self.SELECTS)} (allowed: "
+                             f"{did_you_mean(self.select, self.SELECTS)} (allowed: "
                              f"{listing(self.SELECTS)})")
         TrainConfig(**self._train_fields())
 
@@ -324,8 +325,9 @@ class RunConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - fields)
         if unknown:
-            raise TypeError(f"unknown parameters {unknown}{nearest(unknown[0], sorted(fields))};"
-                            f" allowed: {', '.join(sorted(fields))}")
+            hint = did_you_mean(unknown[0], sorted(fields))
+            raise TypeError(f"unknown parameters {unknown}{hint}; allowed: "
+                            f"{', '.join(sorted(fields))}")
         synthetic = dataset in SYNTHETIC
         values = dict(cls.CPU_PROFILE if synthetic else cls.PAPER_PROFILE)
         if not synthetic:

@@ -18,7 +18,9 @@ one, never half), as strict JSON (no ``NaN`` tokens). It is read back by
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import difflib
 import hashlib
 import io
 import json
@@ -217,6 +219,66 @@ def _finite_or_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite_or_none(v) for v in value]
     return value
+
+
+PAPERMILL_MARK = "# Parameters"
+"""The first line of the cell papermill injects after a chapter's parameters cell."""
+
+
+def nearest(name: str, known: Any) -> str | None:
+    """The known name closest to a misspelt ``name`` (difflib), or None."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return close[0] if close else None
+
+
+def _assigned_names(source: str) -> set[str]:
+    """Names a cell assigns at top level (``x = ...``, ``x: int = ...``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def unknown_parameters(cells: list[str]) -> list[str]:
+    """The parameters papermill injected that the chapter's parameters cell does not
+    define, from the kernel's executed cells ``cells`` (IPython's ``In``): the injected
+    cell starts with :data:`PAPERMILL_MARK` and follows the parameters cell."""
+    marks = [i for i, cell in enumerate(cells) if cell.startswith(PAPERMILL_MARK)]
+    if not marks or marks[-1] == 0:
+        return []
+    injected = marks[-1]
+    return sorted(_assigned_names(cells[injected]) - _assigned_names(cells[injected - 1]))
+
+
+def check_parameters(cells: list[str] | None = None) -> None:
+    """Stop a chapter whose papermill parameters name something its parameters cell does
+    not (papermill itself only logs a warning, and the full default run would start):
+    ``TypeError`` naming the unknown parameter and the nearest known one. Called at the
+    top of each chapter's first cell; ``cells`` defaults to the kernel's executed cells
+    (nothing to check outside IPython or without papermill)."""
+    if cells is None:
+        try:
+            from IPython import get_ipython  # only inside a kernel
+        except ImportError:
+            return
+        shell = get_ipython()
+        cells = list(shell.user_ns.get("In", [])) if shell is not None else []
+    unknown = unknown_parameters(cells)
+    if not unknown:
+        return
+    injected = max(i for i, cell in enumerate(cells) if cell.startswith(PAPERMILL_MARK))
+    known = sorted(_assigned_names(cells[injected - 1]))
+    hints = [f"{name!r} (did you mean {close!r}?)" if (close := nearest(name, known))
+             else repr(name) for name in unknown]
+    raise TypeError(f"unknown parameter {', '.join(hints)}: this chapter's parameters cell "
+                    f"has no such name, so it would be ignored. Known parameters: "
+                    f"{', '.join(known)}")
 
 
 class Timer:

@@ -3,7 +3,8 @@
 Runs are looked up by configuration, so the tables fill in as runs on cub, cars,
 aircraft and dogs complete; the synthetic benchmark's cells are trained when missing.
 A cell without a run says "not run", and :func:`missing_runs` gives the command that
-records it.
+records it. A damaged or failed run folder does not stop the page: its cell says
+"damaged" and :func:`damaged_runs` lists the folder, the problem and the remedy.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from coloc.data.memory import SYNTHETIC
 from coloc.reference import caml as reference
 from coloc.reference.caml import DATASET_COLUMNS
 from coloc.report import MEASURED, NOT_RUN, as_printed, differences, published
-from coloc.runs import Run
+from coloc.runs import Run, RunFailedError
+from coloc.runtime import RunFileError
 
 SUMMARY_DATASETS = ("synthetic", *CAML_DATASETS)
 """The summary's default columns: the synthetic benchmark and CAML's four datasets."""
@@ -35,6 +37,9 @@ SUMMARY_METHODS = ("Baseline", "CAML")
 _PUBLISHED_COLUMN = {"Baseline": "baseline", "CAML": "ours"}
 _RUN_FIELDS = ("pretext", "use_cls", "use_caml", "pooling")  # what a run's name says
 
+DAMAGED = "damaged"
+"""A cell whose run folder is damaged or whose run failed (see :func:`damaged_runs`)."""
+
 SummaryKey = tuple[str, str, str]
 """``(dataset, pretext, method)``, e.g. ``("cub", "rotation", "CAML")``."""
 
@@ -42,10 +47,12 @@ SummaryKey = tuple[str, str, str]
 @dataclass(frozen=True)
 class SummaryCell:
     """One measured cell of the summary tables: the configuration a chapter trains by
-    default for a dataset, pretext task and method, and its recorded run (None: not run)."""
+    default for a dataset, pretext task and method, and its recorded run (None: not run,
+    or ``problem`` says why its folder could not be read)."""
 
     config: CAMLConfig
     run: Run | None
+    problem: str | None = None
 
     @property
     def corloc(self) -> float | None:
@@ -54,7 +61,9 @@ class SummaryCell:
 
     @property
     def value(self) -> float | str:
-        """The table cell: CorLoc@0.5 rounded to two decimals, or "not run"."""
+        """The table cell: CorLoc@0.5 rounded to two decimals, "not run" or "damaged"."""
+        if self.problem is not None:
+            return DAMAGED
         return NOT_RUN if self.corloc is None else round(self.corloc, 2)
 
 
@@ -82,14 +91,28 @@ def collect_summary(configs: Mapping[SummaryKey, CAMLConfig],
     Datasets in ``train`` (default: the synthetic benchmarks, a minute per run on a CPU)
     are trained when missing (:func:`coloc.caml.run`), so the summary is complete and
     deterministic on its own; every other dataset is only looked up
-    (:func:`coloc.caml.find_run`), never trained: its missing cells say "not run".
+    (:func:`coloc.caml.find_run`), never trained: its missing cells say "not run". A
+    damaged run folder or a failed run is skipped, not fatal: its cell keeps the problem
+    (:func:`damaged_runs`).
     """
     cells = {}
     for key, config in configs.items():
-        found = run(config, output_dir) if config.dataset in train \
-            else find_run(config, output_dir)
+        try:
+            found = run(config, output_dir) if config.dataset in train \
+                else find_run(config, output_dir)
+        except (RunFileError, RunFailedError) as err:
+            cells[key] = SummaryCell(config, None, str(err))
+            continue
         cells[key] = SummaryCell(config, found)
     return cells
+
+
+def damaged_runs(cells: Mapping[SummaryKey, SummaryCell]) -> pd.DataFrame:
+    """The cells whose run folder is damaged or whose run failed: the problem, which names
+    the file and the remedy (delete the folder, or train again with ``force=True``)."""
+    rows = [{"dataset": key[0], "pretext": key[1], "method": key[2], "problem": cell.problem}
+            for key, cell in cells.items() if cell.problem is not None]
+    return pd.DataFrame(rows, columns=["dataset", "pretext", "method", "problem"])
 
 
 def _axis(cells: Mapping[SummaryKey, SummaryCell], position: int) -> list[str]:
@@ -278,7 +301,7 @@ def missing_runs(cells: Mapping[SummaryKey, SummaryCell], data_root: str = "DATA
     commands that record them (:func:`train_command`, one per chapter)."""
     groups: dict[str, dict[str, int]] = {}
     for cell in cells.values():
-        if cell.run is None:
+        if cell.run is None and cell.problem is None:
             commands = groups.setdefault(cell.config.dataset, {})
             command = train_command(cell.config, data_root)
             commands[command] = commands.get(command, 0) + 1
