@@ -586,6 +586,8 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
         net.eval()
         with torch.no_grad():
             maps = method.probe_maps(net, to_device(probe_batch, device))
+        if not torch.isfinite(maps).all():
+            raise NonFiniteLossError(f"the probe maps after epoch {epoch + 1} are not finite")
         probes[str(epoch)] = np.round(maps.float().cpu().numpy(), 5).tolist()
         atomic_write_json(probes_path, probes)
         net.train()
