@@ -385,3 +385,20 @@ def test_batch_equals_map_by_map_including_the_fallbacks():
         with pytest.raises(ValueError, match=r"values in \[0, 1.2\]; expected \[0, 1\]"):
             best_iou_per_threshold_batch(odd, gt, thresholds)
     assert best_iou_per_threshold_batch(maps[:0], [], thresholds).shape == (0, 100)
+
+
+@pytest.mark.parametrize("value", [1.5, -0.2, float("nan"), float("inf")])
+def test_box_extraction_refuses_maps_outside_the_unit_range(value):
+    score_map = np.zeros((6, 6))
+    score_map[1:4, 1:4] = 0.8
+    score_map[0, 0] = value  # uint8(1.5 * 255) would wrap around to 126
+    with pytest.raises(ValueError, match="expected \\[0, 1\\]"):
+        boxes_from_scoremap(score_map, 0.2)
+    with pytest.raises(ValueError, match="expected \\[0, 1\\]"):
+        quantize_scoremap(score_map)
+
+
+@pytest.mark.parametrize("threshold", [1.0, 20, -0.5])
+def test_box_extraction_refuses_thresholds_outside_zero_one(threshold):
+    with pytest.raises(ValueError, match="expected a fraction of the max in \\[0, 1\\)"):
+        boxes_from_scoremap(np.zeros((4, 4)), threshold)

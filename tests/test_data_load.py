@@ -121,3 +121,14 @@ def test_real_synthetic_set_through_load():
     sample = dataset[0]
     assert sample["family"] == "car" and sample["image"].shape == (3, 32, 32)
     assert ((sample["boxes"] >= 0) & (sample["boxes"] <= 31)).all()
+
+
+def test_check_lists_the_image_files_a_copy_lacks(tmp_path):
+    from tests.test_data_real import CUB_IMAGES, make_cub
+
+    cub = make_cub(tmp_path)
+    assert check("cub", tmp_path) == []
+    missing = cub / "images" / CUB_IMAGES[2][0]
+    missing.unlink()
+    assert check("cub", tmp_path) == [str(missing)]
+    assert check("cub", tmp_path, images=False) == []  # the layout alone looks complete

@@ -562,3 +562,69 @@ def test_every_dataset_reports_what_is_missing(tmp_path, name):
         load(name, tmp_path, DATASETS[name].splits[0], SIZE)
     assert DATASETS[name].url.split()[0] in str(error.value)
     assert DATASETS[name].subdir in str(error.value)
+
+
+# ----------------------------------------------------------------------------- annotation policy
+
+BAD_CUB_LINES = [  # (file, line number, replacement, the reason the error gives)
+    ("bounding_boxes.txt", 3, "3 nan 8.0 12.0 10.0", "field <x> = 'nan' is invalid"),
+    ("bounding_boxes.txt", 3, "3 10.0 inf 12.0 10.0", "expected a finite number"),
+    ("bounding_boxes.txt", 3, "3 30.0 8.0 -20.0 10.0", "is inverted (x1 < x0"),
+    ("image_class_labels.txt", 3, "3 201", "class_id 201 is beyond the dataset's 200 classes"),
+    ("train_test_split.txt", 3, "3 7", "field <is_training_image> = '7' is invalid"),
+    ("images.txt", 4, "1 002.Laysan_Albatross/other.jpg", "duplicate image_id 1 (first on line 1)"),
+    ("bounding_boxes.txt", 4, "1 5.0 4.0 20.0 15.0", "duplicate image_id 1"),
+]
+
+
+def replace_line(path, number, text):
+    lines = path.read_text().splitlines()
+    lines[number - 1:number] = [text]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(("file", "number", "text", "reason"), BAD_CUB_LINES)
+def test_a_bad_annotation_line_names_file_line_and_reason(tmp_path, file, number, text, reason):
+    cub = make_cub(tmp_path)
+    replace_line(cub / file, number, text)
+    with pytest.raises(DatasetFormatError) as error:
+        load("cub", tmp_path, "train", SIZE)
+    assert reason in str(error.value)
+    assert error.value.path == cub / file and error.value.line == number
+
+
+@pytest.mark.parametrize(("file", "number", "text", "reason"), BAD_CUB_LINES)
+def test_strict_false_skips_a_bad_line_and_reports_it(tmp_path, file, number, text, reason):
+    cub = make_cub(tmp_path)
+    replace_line(cub / file, number, text)
+    with pytest.warns(UserWarning, match=f"skipped 1 bad annotations.*{file}, line {number}"):
+        train = load("cub", tmp_path, "train", SIZE, strict=False)
+    assert [(e.path.name, e.line) for e in train.skipped] == [(file, number)]
+    assert reason in train.skipped[0].problem
+    assert all(len(train[i]["boxes"]) == 1 for i in range(len(train)))  # none lost its box
+
+
+def test_an_empty_annotation_file_is_named(tmp_path):
+    cub = make_cub(tmp_path)
+    (cub / "images.txt").write_text("\n")
+    with pytest.raises(DatasetFormatError, match="empty annotation file") as error:
+        load("cub", tmp_path, "train", SIZE)
+    assert error.value.path == cub / "images.txt"
+
+
+def test_a_box_outside_its_image_is_an_error_not_a_silent_drop(tmp_path):
+    cub = make_cub(tmp_path)
+    replace_line(cub / "bounding_boxes.txt", 1, "1 50.0 40.0 5.0 5.0")  # image is 40 x 30
+    for strict in (True, False):  # an image without its only box never reaches training
+        dataset = load("cub", tmp_path, "train", SIZE, strict=strict)
+        with pytest.raises(DatasetFormatError, match="lies entirely outside the 40x30") as error:
+            dataset[0]
+        assert error.value.path == cub / "bounding_boxes.txt" and error.value.line == 1
+    assert dataset[1]["boxes"].shape == (1, 4)
+
+
+def test_a_split_left_without_images_is_an_error(tmp_path):
+    cub = make_cub(tmp_path)
+    (cub / "train_test_split.txt").write_text("1 0\n2 0\n3 0\n")
+    with pytest.raises(DatasetFormatError, match="the train split has no images"):
+        load("cub", tmp_path, "train", SIZE)

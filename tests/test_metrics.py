@@ -507,3 +507,27 @@ def test_the_wrappers_pass_their_settings_on():
     evaluator = LocalizationAccuracyEvaluator(threshold=0.0)
     evaluator.update(maps[:1], [np.array([[2, 1, 8, 6]])], np.array([0]), np.array([0]))
     assert evaluator.compute()["gt_known_loc"] == 100.0  # tau 0: the outer block's box
+
+
+# ----------------------------------------------------------------------------- input checks (#16)
+
+
+@pytest.mark.parametrize("evaluator", [
+    lambda: MaxBoxAccEvaluator(), lambda: MaxBoxAccEvaluator(multi_contour=False),
+    lambda: CorLocEvaluator(),
+])
+def test_a_gt_box_beyond_the_map_names_the_image_and_the_box(evaluator):
+    maps = np.zeros((2, 224, 224))
+    inside = [np.array([[10, 10, 50, 50]]), np.array([[0, 0, 224, 224]])]  # x1 = W: allowed
+    original_pixels = [np.array([[10, 10, 50, 50]]), np.array([[60, 27, 385, 331]])]
+    metric = evaluator()
+    metric.update(maps, inside)
+    with pytest.raises(ValueError) as error:
+        metric.update(maps, original_pixels)
+    assert "image 3: GT box [60, 27, 385, 331] lies outside its 224x224" in str(error.value)
+
+
+@pytest.mark.parametrize("threshold", [5, 1.0, -0.1, float("nan")])
+def test_mask_miou_refuses_thresholds_outside_the_map_range(threshold):
+    with pytest.raises(ValueError, match="expected a score in \\[0, 1\\)"):
+        mask_miou(np.zeros((1, 4, 4)), [np.zeros((4, 4), np.uint8)], threshold=threshold)

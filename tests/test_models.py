@@ -11,6 +11,7 @@ from coloc.models import (
     WeightsUnavailableError,
     build_backbone,
 )
+from coloc.runtime import RunFileError
 
 
 @pytest.mark.parametrize(
@@ -107,4 +108,12 @@ def test_a_file_of_another_network_is_rejected(tmp_path):
         build_backbone("vgg16_psynet", weights_path=path)
     torch.save({"conv.weight": torch.zeros(1)}, path)
     with pytest.raises(ValueError, match="missing keys"):
+        build_backbone("small_cnn", weights_path=path)
+
+
+def test_a_truncated_weights_file_is_named(tmp_path):
+    path = tmp_path / "small.pth"
+    torch.save(build_backbone("small_cnn").state_dict(), path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(RunFileError, match="small.pth: is not a readable torch file"):
         build_backbone("small_cnn", weights_path=path)

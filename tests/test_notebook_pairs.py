@@ -31,3 +31,13 @@ def test_script_matches_notebook(script: Path):
         f"{script.name} and {notebook.name} differ: run `jupytext --sync {script}` "
         "and re-execute the notebook")
     assert from_notebook.metadata.get("kernelspec"), f"{notebook.name} needs a kernelspec"
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_a_chapter_with_parameters_checks_them_in_its_next_cell(script: Path):
+    """papermill only warns about a parameter the parameters cell lacks (e.g. ``-p epoch
+    1``) and runs the full default: the cell after the parameters stops it instead."""
+    notebook = jupytext.read(script)
+    tagged = [i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])]
+    if tagged:
+        assert "check_parameters()" in notebook.cells[tagged[0] + 1].source, script.name

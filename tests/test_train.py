@@ -473,3 +473,9 @@ def test_on_cuda_fit_asks_for_autocast_the_scaler_channels_last_and_pinned_memor
     fit(model, TinySet(), cross_entropy, plain, tmp_path / "plain")
     assert calls["autocast"] == [] and calls["scalers"][-1] == ("cuda", False)
     assert model.moves == [((cuda,), {})] and calls["batches"] == [(cuda, False)] * 2
+
+
+def test_a_non_finite_validation_metric_stops_training(tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"validation metrics \{'corloc@0.5': nan\}"):
+        fit(tiny_model(), TinySet(), cross_entropy, CONFIG, tmp_path,
+            evaluate=lambda model: {"corloc@0.5": float("nan"), "corloc@0.3": 10.0})

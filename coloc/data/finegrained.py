@@ -202,13 +202,21 @@ class CUB(RealDataset):
                                                 ("bounding_boxes.txt", boxes))
                       if image_id not in lookup]
             if absent:
+                if self.root / absent[0] not in {e.path for e in self.skipped}:
+                    self.bad(self.info.error(  # else its skipped bad line is the report
+                        DatasetFormatError, f"image_id {image_id} (images.txt) has no line "
+                        f"in {absent[0]}", path=self.root / absent[0]))
+                continue
+            line, (label,) = labels[image_id]
+            if label >= self.num_classes:
                 self.bad(self.info.error(
-                    DatasetFormatError, f"image_id {image_id} (images.txt) has no line in "
-                    f"{absent[0]}", path=self.root / absent[0]))
+                    DatasetFormatError, f"class_id {label + 1} is beyond the dataset's "
+                    f"{self.num_classes} classes", path=self.root / "image_class_labels.txt",
+                    line=line))
                 continue
             if (is_train[image_id][1][0] == 1) == (self.split == "train"):
                 line, box = boxes[image_id]
-                records.append(Record(self.root / "images" / name, labels[image_id][1][0],
+                records.append(Record(self.root / "images" / name, label,
                                       (xywh_to_corners(*box),), name,
                                       (self.root / "bounding_boxes.txt", line)))
         return records

@@ -389,8 +389,8 @@ class RealDataset(Dataset):
     def _valid(self, record: Record) -> bool:
         """Check a record's label and boxes (:meth:`bad` on a problem)."""
         path, line = record.where or (self.root, None)
-        problem = None
         if not 0 <= record.label < self.num_classes:
+            path, line = self.root, None  # the label's file is the dataset's own
             problem = (f"class {record.label} (0-based) is beyond the dataset's "
                        f"{self.num_classes} classes")
         else:

@@ -40,6 +40,8 @@ from torch import Tensor, nn
 from torchvision.models import ResNet50_Weights, VGG16_BN_Weights
 from torchvision.models import resnet as tv_resnet
 
+from coloc.runtime import load_torch
+
 
 class WeightsUnavailableError(RuntimeError):
     """ImageNet weights could not be downloaded (e.g. no network access)."""
@@ -271,7 +273,8 @@ def build_backbone(
     spec = _SPECS[name]
     if weights_path is not None:
         source = f"weights file {str(weights_path)!r}"
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        state = load_torch(weights_path, remedy="pass a complete state dict saved with "
+                           "torch.save as weights_path")
     elif pretrained:
         source = spec.weights or name
         state = _download(name, spec)  # before building: offline fails fast

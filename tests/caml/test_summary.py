@@ -154,3 +154,22 @@ def test_figure_validation_draws_each_runs_metric_per_epoch():
     assert list(lines[1].get_xdata()) == [1, 2]
     assert list(lines[1].get_ydata()) == [40.0, 55.0]
     plt.close(fig)
+
+
+def test_damaged_and_failed_runs_are_skipped_and_listed_not_fatal(tmp_path):
+    configs = report.summary_configs(["cub"], ["rotation", "scale"], seed=1)
+    truncated, failed = configs["cub", "rotation", "CAML"], configs["cub", "scale", "CAML"]
+    record(truncated, tmp_path, 80.0)
+    results = run_directory(truncated, tmp_path) / RESULTS_FILE
+    results.write_text(results.read_text()[:40])
+    write_results(run_directory(failed, tmp_path) / RESULTS_FILE, failed.identity(), {},
+                  error="loss became nan in epoch 3")
+    cells = report.collect_summary(configs, tmp_path)
+    assert cells["cub", "rotation", "CAML"].value == report.DAMAGED
+    assert cells["cub", "scale", "CAML"].value == report.DAMAGED
+    damaged = report.damaged_runs(cells)
+    assert list(damaged.pretext) == ["rotation", "scale"]
+    assert str(results) in damaged.problem[0] and "is not valid JSON" in damaged.problem[0]
+    assert "recorded as failed: loss became nan" in damaged.problem[1]
+    assert report.missing_runs(cells)["runs missing"].tolist() == [2]  # the baselines
+    assert not report.summary_table7(cells).empty
