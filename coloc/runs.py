@@ -114,18 +114,25 @@ def _type_name(kind: Any) -> str:
 def _type_error(kind: Any, value: Any) -> str | None:
     """Why ``value`` is not of the annotated type ``kind`` (None if it is): ``int``
     refuses bools and 2.5, ``float`` takes ints but refuses NaN and infinity, ``bool``
-    refuses the string ``"False"``; unions, ``None`` and ``tuple[T, ...]`` recurse."""
+    refuses the string ``"False"``; unions, ``None``, ``Literal`` and ``tuple[T, ...]`` or
+    ``tuple[A, B]`` recurse."""
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
         reasons = [_type_error(option, value) for option in args]
         return None if None in reasons else f"expected {_type_name(kind)}, got {value!r}"
     if kind is type(None):
         return None if value is None else f"expected None, got {value!r}"
+    if origin is typing.Literal:
+        return None if value in args else f"expected one of {listing(args)}, got {value!r}"
     if origin is tuple:
         if not isinstance(value, tuple):
             return f"expected a tuple (or list) of {_type_name(args[0])}, got {value!r}"
-        return next((f"element {i}: {why}" for i, item in enumerate(value)
-                     if (why := _type_error(args[0], item))), None)
+        kinds = [args[0]] * len(value) if args[1:] == (...,) else list(args)
+        if len(kinds) != len(value):
+            return f"expected {len(kinds)} elements, got {value!r}"
+        pairs = enumerate(zip(kinds, value, strict=True))
+        return next((f"element {i}: {why}" for i, (kind, item) in pairs
+                     if (why := _type_error(kind, item))), None)
     if kind is bool:
         return None if isinstance(value, bool) else f"expected True or False, got {value!r}"
     if kind is int:

@@ -5,7 +5,7 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import pytest
 
@@ -99,6 +99,8 @@ class ToyConfig(RunConfig):
     steps: int = 3
     mode: str = "a"
     kernel: int | None = None
+    size: tuple[int, float] = (1, 0.5)
+    norm: Literal["l1", "l2"] = "l2"
 
     PAPER: ClassVar[str] = "toy"
     CHOICES: ClassVar[dict] = {**RunConfig.CHOICES, "mode": ("a", "b")}
@@ -114,6 +116,9 @@ class ToyConfig(RunConfig):
     ({"steps": 1.5}, "steps: expected an integer, got 1.5"),
     ({"mode": "c"}, "unknown mode 'c'; allowed: 'a', 'b'"),
     ({"kernel": 0}, "kernel must be >= 1, got 0"),
+    ({"size": (1,)}, "size: expected 2 elements, got (1,)"),
+    ({"size": (1, "x")}, "size: element 1: expected a number, got 'x'"),
+    ({"norm": "l3"}, "norm: expected one of 'l1', 'l2', got 'l3'"),
     ({"epochs": 0}, "epochs must be >= 1, got 0"),
 ])
 def test_every_subclass_is_validated_from_its_annotations(changes, message):
