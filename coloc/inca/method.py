@@ -108,19 +108,25 @@ def run_seeds(configs: dict[str, Any], seeds: int, output_dir: str | Path | None
 
 @torch.no_grad()
 def split_metrics(result: Run, split: str = "val") -> dict[str, float]:
-    """A run's metrics on ``split`` (every image of it): ``maxboxacc@0.3/0.5/0.7``,
+    """A run's metrics on ``split`` (val: every image of it; test: the runner's test
+    evaluation, on ``config.test_samples`` images): ``maxboxacc@0.3/0.5/0.7``,
     ``maxboxacc`` (MaxBoxAccV2 mean), ``gt_known`` (CorLoc@0.5 of the GT-class map),
     ``top1_loc`` (GT-known and the top-1 class right) and ``top1_cls`` (PROTOCOL.md),
     in percent. Cached in the run's folder (``metrics-<split>.json``)."""
     path = result.directory / f"metrics-{split}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    config = result.config.replace(**{f"{split}_samples": None})
-    dataset = runs.dataset_split(config, split)
     model = result.model()
-    evaluation = evaluate(result.method.score_maps, model, dataset,
-                          batch_size=config.batch_size, threshold=config.corloc_threshold,
-                          rule=config.corloc_rule, desc=split)
+    if split == "test":  # the runner's one test evaluation (config.test_samples images)
+        config, evaluation = result.config, result.test
+        dataset = runs.dataset_split(config, split)
+    else:
+        config = result.config.replace(**{f"{split}_samples": None})
+        dataset = runs.dataset_split(config, split)
+        evaluation = evaluate(result.method.score_maps, model, dataset,
+                              batch_size=config.batch_size,
+                              threshold=config.corloc_threshold, rule=config.corloc_rule,
+                              desc=split)
     correct = []
     loader = torch.utils.data.DataLoader(dataset, batch_size=100, shuffle=False,
                                          collate_fn=collate_samples)
