@@ -110,7 +110,7 @@ class INCAConfig(CAMConfig):
         backbone = overrides.get("backbone")
         if backbone in TABLE1 and dataset in cls.DATASETS and not dataset.startswith(
                 "synthetic"):
-            overrides = {**{k: v for k, v in TABLE1[backbone].items()},
+            overrides = {**TABLE1[backbone],
                          **{k: v for k, v in overrides.items() if v is not None}}
         return super().profile(dataset, require_data=require_data, **overrides)
 

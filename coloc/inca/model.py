@@ -153,6 +153,12 @@ class AttentionBlock(nn.Module):
         self.record = AttentionRecord(features=x, attention=attention, dropped=dropped)
         return x * selected[:, None]
 
+    def hook(self, module: nn.Module, inputs: tuple, output: Tensor) -> Tensor:
+        """Forward hook on the backbone module this block follows: the block applied to
+        that module's output (a bound method, so a deep copy of the network hooks the
+        copied block)."""
+        return self(output)
+
 
 class INCANet(CAMClassifier):
     """The CAM classifier with :class:`AttentionBlock` s after the last ``positions`` of
@@ -182,19 +188,13 @@ class INCANet(CAMClassifier):
         self.embeddings = nn.ModuleList(nn.Conv2d(c, embed_dim, 1) for c in channels)
         for (_, name), attention_block in zip(candidates[-positions:], self.blocks,
                                               strict=True):
-            modules[name].register_forward_hook(_apply(attention_block))
+            modules[name].register_forward_hook(attention_block.hook)
 
     def forward(self, images: Tensor) -> dict:
         output = super().forward(images)
         if self.training:
             output["attended"] = [block.record for block in self.blocks]
         return output
-
-
-def _apply(block: AttentionBlock):
-    def hook(module: nn.Module, inputs: tuple, output: Tensor) -> Tensor:
-        return block(output)
-    return hook
 
 
 @torch.no_grad()

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -116,3 +118,11 @@ def test_net_inserts_blocks_at_the_last_positions_and_is_vanilla_at_eval():
     assert [r["features"].shape[1] for r in out["attended"]] == [64, 128, 256]
     with pytest.raises(ValueError, match="positions must be in 1..4"):
         INCANet(build_backbone("small_cnn"), 5, "small_cnn", 5)
+
+
+def test_a_deep_copy_hooks_its_own_blocks():
+    net = INCANet(build_backbone("small_cnn"), 5, "small_cnn", 2).train()
+    twin = copy.deepcopy(net)
+    twin(torch.randn(1, 3, 32, 32))
+    assert all(b.record is not None for b in twin.blocks)
+    assert all(b.record is None for b in net.blocks)

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from coloc.inca.config import TABLE1
 from coloc.reference import inca as reference
 
 
@@ -43,8 +44,6 @@ def test_the_same_runs_agree_across_tables():
 
 
 def test_table1_is_the_paper_profile():
-    from coloc.inca.config import TABLE1
-
     t1 = reference.table("table1")
     for backbone, name in (("vgg16_psynet", "VGG16"), ("resnet50", "ResNet50")):
         row = t1.row(backbone=name)
