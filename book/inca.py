@@ -231,7 +231,13 @@ glue_text("headline", (
     f"{mean['ADL']['maxboxacc']:.1f} for ADL and {mean['Ours']['maxboxacc']:.1f} for InCA "
     f"(resolution {resolution['maxboxacc']:.1f} points); top-1 classification "
     f"{mean['CAM']['top1_cls']:.1f}, {mean['ADL']['top1_cls']:.1f} and "
-    f"{mean['Ours']['top1_cls']:.1f} % (resolution {resolution['top1_cls']:.1f})."))
+    f"{mean['Ours']['top1_cls']:.1f} % (resolution {resolution['top1_cls']:.1f}). "
+    "Per seed, InCA's MaxBoxAccV2 is " + ", ".join(
+        f"{m:.1f} (top-1 cls {c:.1f} %)" for m, c in zip(
+            inca_report.values(by_seed["Ours"], "test", "maxboxacc"),
+            inca_report.values(by_seed["Ours"], "test", "top1_cls"), strict=True))
+    + "; ADL's " + ", ".join(f"{m:.1f}" for m in inca_report.values(
+        by_seed["ADL"], "test", "maxboxacc")) + "."))
 show(headline)
 
 # %% [markdown] tags=[]
@@ -253,7 +259,7 @@ show(inca_report.beside_seeds(reference.table("table4"), by_seed, "maxboxacc", m
 # runner-up per backbone at each IoU; our measured rows follow.
 
 # %% tags=["hide-input"]
-show(report.published(reference.table("table5")))
+display(show(report.published(reference.table("table5"))))  # noqa: F821
 show(inca_report.metric_table({"ADL": by_seed["ADL"], "InCA (ours)": by_seed["Ours"]},
                               "test"))
 
@@ -261,8 +267,8 @@ show(inca_report.metric_table({"ADL": by_seed["ADL"], "InCA (ours)": by_seed["Ou
 # Table 6 (top-1 localization) and Table 7 (top-1 classification), CUB rows:
 
 # %% tags=["hide-input"]
-show(inca_report.beside_seeds(reference.table("table6"), by_seed, "top1_loc", measured,
-                              rows={"dataset": "CUB"}))
+display(show(inca_report.beside_seeds(  # noqa: F821
+    reference.table("table6"), by_seed, "top1_loc", measured, rows={"dataset": "CUB"})))
 show(inca_report.beside_seeds(reference.table("table7"), by_seed, "top1_cls", measured,
                               rows={"dataset": "CUB"}))
 
@@ -286,10 +292,10 @@ if ablations:
         "Ours w/o non-local": run(inca_config.replace(attention="channel"), output_dir),
         "Ours w/o M_dfg": run(inca_config.replace(drop_mask="adl"), output_dir)}
     extra = {"ADL with M_dfg": run(adl_config.replace(drop_mask="dfg"), output_dir)}
-show(inca_report.beside(reference.table("table2"), ablation, "method",
-                        why="not run: ablations=False"))
+display(show(inca_report.beside(reference.table("table2"), ablation, "method",  # noqa: F821
+                                why="not run: ablations=False")))
 if extra:
-    show(inca_report.metric_table(extra, "test"))
+    display(show(inca_report.metric_table(extra, "test")))  # noqa: F821
 
 # %% [markdown] tags=[]
 # ## Table 3: where to insert the block
@@ -335,7 +341,8 @@ if synthetic:
         [[s["background"] for s in group] for group in shares.values()])
     background = {label: sum(s["background"] for s in group) / len(group)
                   for label, group in shares.items()}
-    show(inca_report.map_shares({"CAM": cam0, "ADL": adl0, "InCA (ours)": ours0}, test_set))
+    display(show(inca_report.map_shares(  # noqa: F821
+        {"CAM": cam0, "ADL": adl0, "InCA (ours)": ours0}, test_set)))
     glue_text("where", (
         f"Averaged over the seeds, the background holds {background['CAM']:.1f} % of CAM's "
         f"map mass, {background['ADL']:.1f} % of ADL's and {background['Ours']:.1f} % of "
@@ -399,8 +406,8 @@ if synthetic:
         Claim("InCA", "Fig. 1", "ADL spreads onto the background more than CAM", None,
               round(background["ADL"] - background["CAM"], 2), share_resolution,
               "background share (%)"),
-        Claim("InCA", "Fig. 1", "InCA puts less on the background than ADL", -1.0,
-              round(background["Ours"] - background["ADL"], 2), share_resolution,
+        Claim("InCA", "Fig. 1", "ADL puts more on the background than InCA", None,
+              round(background["ADL"] - background["Ours"], 2), share_resolution,
               "background share (%)"),
     ]
 report.record_claims("inca", claims, config, output_dir)
@@ -409,6 +416,18 @@ show(report.claims_table(claims))
 
 # %% [markdown] tags=[]
 # {glue:md}`claims`
+#
+# **Reading the ledger.** On this benchmark the class is decided by a small part (the
+# synthetic birds share their body), so any erasing of the peak removes the only
+# class evidence in that pass: ADL and InCA both pay for it in top-1 classification,
+# which the headline table shows beside every localization number. Whether InCA's
+# additions recover what ADL loses, and whether either comes near CAM, is what the
+# verdicts above say, each at its stated resolution; where a verdict is "within noise"
+# or "does not hold", the paper's gain does not appear here. The per-seed numbers under
+# the headline matter as much as the means: a seed whose classification collapses
+# (chance is 1/12, about 8 %) takes its localization with it and widens every
+# resolution. That is how the literal InCA of the search failed on val; the per-seed
+# numbers show whether our choices avoid it on every seed.
 #
 # ## Figures
 #
