@@ -63,6 +63,10 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
+from coloc.runtime import check_parameters
+
+check_parameters()  # stops on a papermill -p name the parameters cell lacks
+
 import pandas as pd
 
 from coloc import cam, report
