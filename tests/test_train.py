@@ -351,13 +351,13 @@ def test_the_loader_gets_the_configured_workers(tmp_path, monkeypatch):
     seen, real = [], coloc.train.DataLoader
 
     def loader(*args, **kwargs):  # records the workers, runs in this process
-        seen.append(kwargs["num_workers"])
-        return real(*args, **{**kwargs, "num_workers": 0})
+        seen.append((kwargs["num_workers"], kwargs["persistent_workers"]))
+        return real(*args, **{**kwargs, "num_workers": 0, "persistent_workers": False})
 
     monkeypatch.setattr(coloc.train, "DataLoader", loader)
     fit(tiny_model(), TinySet(), cross_entropy,
-        TrainConfig(epochs=1, batch_size=4, num_workers=3), tmp_path)
-    assert seen == [3]
+        TrainConfig(epochs=2, batch_size=4, num_workers=3), tmp_path)
+    assert seen == [(3, True)]  # one loader whose workers live across the epochs
 
 
 def test_to_device_moves_tensors_and_keeps_the_rest():
