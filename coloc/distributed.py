@@ -11,8 +11,10 @@ What the rest of the package builds on it:
 - :class:`ShardedBatches`: every rank draws the same seeded permutation and takes its
   slice of each *global* batch, so N processes x ``B / N`` see exactly the batches of
   one process x ``B`` (:func:`coloc.train.fit`);
-- :func:`shard` and :func:`gather`: a contiguous shard of an evaluation split per rank,
-  and the per-rank results collected in rank order (:func:`coloc.evaluate.evaluate`);
+- :func:`shard`, :func:`gather` and :func:`merged`: a contiguous shard of an evaluation
+  split per rank, and the per-rank results and evaluator states (counts per threshold,
+  pixel histograms, per-image IoUs) combined in rank order, so the metrics are exactly
+  the single-process ones (:func:`coloc.evaluate.evaluate`);
 - :func:`is_main`, :func:`barrier`, :func:`main_first`: rank 0 alone writes files;
   the others wait for it.
 """
@@ -21,9 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -100,6 +103,22 @@ def gather(value: T) -> list[T]:
     values: list[Any] = [None] * world_size()
     dist.all_gather_object(values, value)
     return values
+
+
+class Mergeable(Protocol):
+    """A streaming evaluator (:mod:`coloc.metrics`): ``merge`` adds another's state."""
+
+    def merge(self, other: Any) -> Any: ...
+
+
+M = TypeVar("M", bound=Mergeable)
+
+
+def merged(evaluator: M) -> M:
+    """Every rank's ``evaluator`` merged in rank order (the whole split's state), on
+    every rank; the evaluator itself without a process group."""
+    parts = gather(evaluator)
+    return functools.reduce(lambda total, part: total.merge(part), parts[1:], parts[0])
 
 
 def all_sum(values: torch.Tensor) -> torch.Tensor:
