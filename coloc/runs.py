@@ -428,6 +428,9 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
     if recorded is not None:
         return recorded
 
+    if distributed.is_main():  # lets an interrupted run be listed with its configuration
+        atomic_write_bytes(directory / "config.json",
+                           json.dumps(jsonable(config.identity()), sort_keys=True).encode())
     train_set = dataset_split(config, "train", train=True)
     val_set = optional_val(config)
     if config.synthetic_pretraining is not None:  # before seeding: cached or not, same RNG
