@@ -146,12 +146,14 @@ def _changes(paper: str, dataset: str, config: dict[str, Any]) -> dict[str, Any]
 
 
 def _means(test: dict[str, Any]) -> dict[str, float]:
-    """A test record's headline numbers: each metric's mean (or the number itself)."""
+    """A test record's headline numbers: each metric's mean (or the number itself, e.g.
+    a PxAP), leaving out the settings recorded beside them (``corloc_threshold``)."""
     means = {}
     for name, value in test.items():
         if isinstance(value, dict) and "mean" in value:
             means[name] = value["mean"]
-        elif isinstance(value, int | float) and not isinstance(value, bool):
+        elif (isinstance(value, int | float) and not isinstance(value, bool)
+              and not name.endswith("_threshold")):  # a number, not a setting
             means[name] = value
     return means
 
