@@ -112,7 +112,8 @@ def evaluate(
                         collate_fn=collate_samples, num_workers=num_workers,
                         pin_memory=device.type == "cuda")
     boxes, indices = [], []
-    for batch in progress(loader, desc=desc, leave=False):
+    bar = progress(total=len(loader), desc=desc, leave=False)
+    for batch in loader:
         maps = score_maps(model, to_device(batch, device)).cpu().numpy()
         gt = [b.numpy() for b in batch["boxes"]]
         corloc.update(maps, gt)
@@ -120,6 +121,8 @@ def evaluate(
             boxacc.update(maps, gt)
         boxes += [boxes_from_scoremap(m, threshold, rule=rule)[0] for m in maps]
         indices.append(batch["index"].numpy())
+        bar.update()
+    bar.close()
     corloc = distributed.merged(corloc)
     boxacc = distributed.merged(boxacc) if boxacc is not None else None
     boxes = [box for part in distributed.gather(boxes) for box in part]

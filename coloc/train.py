@@ -222,13 +222,25 @@ class _Loader:
 
     def epoch(self, shuffle: torch.Generator) -> DataLoader:
         """The loader of an epoch whose permutation ``shuffle`` (freshly seeded) draws."""
+        # Until the progress bar stopped wrapping the loader, tqdm.auto opened a second
+        # iterator of it per epoch (its constructor calls iter()), one more base-seed
+        # draw before the shuffle; the draw is kept, so recorded runs keep their numbers.
+        _base_seed_draw(shuffle)
         if self.persistent is None:
             return DataLoader(self.dataset, batch_sampler=self._batches(shuffle),
                               generator=shuffle, collate_fn=collate_samples,
                               pin_memory=self.device.type == "cuda")
         self.generator.set_state(shuffle.get_state())
+        # The draw a fresh DataLoader makes for its workers' base seed before it shuffles:
+        # the permutation is then the one without workers (num_workers is no identity).
+        _base_seed_draw(self.generator)
         self.keyed.seed = int(shuffle.initial_seed())
         return self.persistent
+
+
+def _base_seed_draw(generator: torch.Generator) -> None:
+    """The draw a DataLoader iterator makes from its generator when it opens."""
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
 
 
 def _wrap(model: nn.Module, parallel: Parallel, device: torch.device) -> nn.Module:
@@ -319,8 +331,9 @@ def fit(
         sums: dict[str, float] = {}
         started = time.perf_counter()
         images, pending = 0, torch.zeros(0, dtype=torch.float64)
-        bar = progress(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
-        for micro, batch in enumerate(bar):
+        bar = progress(total=len(loader) // loaders.accumulate, leave=False,
+                       desc=f"epoch {epoch + 1}/{config.epochs}")
+        for micro, batch in enumerate(loader):
             batch = to_device(batch, device, config.channels_last and device.type == "cuda")
             last = (micro + 1) % loaders.accumulate == 0
             # The micro-batch's share of the global batch, times the processes DDP
@@ -358,7 +371,9 @@ def fit(
             history.add_step(values)
             for name, value in values.items():
                 sums[name] = sums.get(name, 0.0) + value
-            bar.set_postfix(loss=f"{values['loss']:.3f}")
+            bar.set_postfix(loss=f"{values['loss']:.3f}", refresh=False)
+            bar.update()
+        bar.close()
         scheduler.step()
         for name, total in sums.items():
             history.epoch_losses.setdefault(name, []).append(
