@@ -198,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = train(paper, options)
     except (ValueError, TypeError, DatasetError) as err:  # unknown values, missing data
         return _fail(str(err))
+    finally:
+        distributed.teardown()
     if distributed.is_main():
         print(f"{run.directory}")
         print(", ".join(f"{k} {v:.2f}" for k, v in _means(run.record["metrics"]["test"]

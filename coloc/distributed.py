@@ -77,6 +77,12 @@ def setup(device: torch.device) -> torch.device:
     return device
 
 
+def teardown() -> None:
+    """Leave the process group (at the end of a torchrun program)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def barrier() -> None:
     """Wait until every rank arrives here (nothing without a process group)."""
     if active():
