@@ -249,6 +249,9 @@ def _wrap(model: nn.Module, parallel: Parallel, device: torch.device) -> nn.Modu
     optimizer built on them (or on ``params``) trains the wrapped model."""
     if not distributed.active():
         return model
+    if parallel.sync_bn and device.type != "cuda":
+        raise ValueError("sync_bn needs CUDA: torch's SyncBatchNorm has no CPU kernel; "
+                         f"train on {device.type} without it")
     if parallel.sync_bn:
         for name, child in list(model.named_children()):
             setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))

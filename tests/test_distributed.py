@@ -98,10 +98,11 @@ def _scenarios(rank: int, world: int, port: int, out: Path) -> None:
     model = torchrun_fit.plain_model()
     history = fit(model, TinySet(20), cross_entropy, TRAIN, out / "plain")
     saved["plain"] = (model.state_dict(), history.step_losses)
-    model = bn_model()
-    history = fit(model, TinySet(20), cross_entropy, TRAIN, out / "syncbn",
-                  parallel=Parallel(sync_bn=True))
-    saved["syncbn"] = ({k: v for k, v in model.state_dict().items()}, history.step_losses)
+    try:  # torch's SyncBatchNorm runs on CUDA only
+        fit(bn_model(), TinySet(20), cross_entropy, TRAIN, out / "syncbn",
+            parallel=Parallel(sync_bn=True))
+    except ValueError as err:
+        saved["syncbn_cpu"] = str(err)
     torchrun_fit.train(out / "uninterrupted")  # the reference of the torchrun test
 
     writes: list[str] = []
@@ -196,17 +197,20 @@ def test_sharded_evaluation_equals_one_process_exactly(two_ranks):
     assert two_ranks["pixels"] == (pxap.compute(), miou.compute())
 
 
-@pytest.mark.parametrize("scenario", ["plain", "syncbn"])
-def test_two_processes_x_b_equal_one_process_x_2b(two_ranks, tmp_path, scenario):
-    """Without BatchNorm ("plain"), and with BatchNorm made global by SyncBatchNorm."""
-    model = torchrun_fit.plain_model() if scenario == "plain" else bn_model()
+def test_two_processes_x_b_equal_one_process_x_2b(two_ranks, tmp_path):
+    """On a model without BatchNorm (and without dropout): SyncBatchNorm, which would
+    make BN statistics global, has no CPU kernel in torch, so gloo cannot test it."""
+    model = torchrun_fit.plain_model()
     history = fit(model, TinySet(20), cross_entropy, TRAIN, tmp_path)
-    state, losses = two_ranks[scenario]
+    state, losses = two_ranks["plain"]
     assert len(losses["loss"]) == len(history.step_losses["loss"]) == 4
     np.testing.assert_allclose(losses["loss"], history.step_losses["loss"], **TOLERANCE)
-    assert state.keys() == model.state_dict().keys()  # BN running stats included
     for name, value in model.state_dict().items():
         torch.testing.assert_close(state[name], value, **TOLERANCE)
+
+
+def test_sync_bn_on_the_cpu_fails_with_a_reason(two_ranks):
+    assert "sync_bn needs CUDA" in two_ranks["syncbn_cpu"]
 
 
 def test_only_rank_zero_writes_and_the_run_is_recorded(two_ranks):
