@@ -196,12 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = args.train[paper].as_dict()
     try:
         run = train(paper, options)
+        if distributed.is_main():  # before teardown: afterwards every process is "rank 0"
+            print(f"{run.directory}")
+            print(", ".join(f"{k} {v:.2f}"
+                            for k, v in _means(run.record["metrics"]["test"]).items()))
     except (ValueError, TypeError, DatasetError) as err:  # unknown values, missing data
         return _fail(str(err))
     finally:
         distributed.teardown()
-    if distributed.is_main():
-        print(f"{run.directory}")
-        print(", ".join(f"{k} {v:.2f}" for k, v in _means(run.record["metrics"]["test"]
-                                                         ).items()))
     return 0
