@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
+from coloc import distributed
 from coloc.boxes import boxes_from_scoremap
 from coloc.data import collate_samples
 from coloc.maps import ScoreMaps
@@ -95,16 +96,24 @@ def evaluate(
     al. 2020; CAML Table 1): best threshold over ``arange(0, 1, 0.01)`` per IoU, every
     contour a box. The model is put in eval mode on ``device``; each batch's tensors are
     moved there before ``score_maps`` sees them.
+
+    Under a process group (:mod:`coloc.distributed`) each rank scores a contiguous
+    shard and the evaluators' states are merged across ranks: every rank returns the
+    metrics, per-image IoUs and boxes of the whole split, exactly as one process would.
     """
     started = time.perf_counter()
     device = torch.device(device)
     model.to(device).eval()
     corloc = CorLocEvaluator(threshold, IOU_THRESHOLDS, rule)
     boxacc = MaxBoxAccEvaluator(IOU_THRESHOLDS, multi_contour=True) if max_box_acc else None
+    if distributed.active():  # this rank's contiguous shard; merged below
+        dataset = Subset(dataset, distributed.shard(len(dataset)))  # type: ignore[arg-type]
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                        collate_fn=collate_samples, num_workers=num_workers)
+                        collate_fn=collate_samples, num_workers=num_workers,
+                        pin_memory=device.type == "cuda")
     boxes, indices = [], []
-    for batch in progress(loader, desc=desc, leave=False):
+    bar = progress(total=len(loader), desc=desc, leave=False)
+    for batch in loader:
         maps = score_maps(model, to_device(batch, device)).cpu().numpy()
         gt = [b.numpy() for b in batch["boxes"]]
         corloc.update(maps, gt)
@@ -112,6 +121,12 @@ def evaluate(
             boxacc.update(maps, gt)
         boxes += [boxes_from_scoremap(m, threshold, rule=rule)[0] for m in maps]
         indices.append(batch["index"].numpy())
+        bar.update()
+    bar.close()
+    corloc = distributed.merged(corloc)
+    boxacc = distributed.merged(boxacc) if boxacc is not None else None
+    boxes = [box for part in distributed.gather(boxes) for box in part]
+    indices = [index for part in distributed.gather(indices) for index in part]
     return Evaluation(
         corloc=_keys(corloc.compute()),
         max_box_acc_v2=_keys(boxacc.compute()) if boxacc is not None else None,

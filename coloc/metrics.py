@@ -15,7 +15,9 @@ Inputs, for every metric (numpy arrays or torch tensors):
   255 ignore (bool masks are read as 1/0).
 
 Evaluators stream: ``update(...)`` per batch, ``compute()`` once. They keep counts
-(per threshold, per histogram bin) or one number per image, never the maps.
+(per threshold, per histogram bin) or one number per image, never the maps, and
+``merge(other)`` adds another shard's state (sharded evaluation over processes:
+:func:`coloc.distributed.merged`), giving exactly the numbers of one evaluator.
 Percentages are in [0, 100]; mask mIoU is a fraction in [0, 1], as ContraCAM reports it.
 """
 
@@ -277,6 +279,19 @@ class MaxBoxAccEvaluator:
         self._num_correct += (ious[None] >= deltas).sum(axis=1)
         self.num_images += len(ious)
 
+    def merge(self, other: MaxBoxAccEvaluator) -> MaxBoxAccEvaluator:
+        """Add ``other``'s counts (another shard of the split, same settings); return self.
+
+        Counts per IoU criterion and threshold add up, so the merged result is exactly
+        the result of one evaluator over both shards (sharded evaluation)."""
+        if (self.iou_thresholds != other.iou_thresholds or self.multi_contour
+                != other.multi_contour or not np.array_equal(self.cam_thresholds,
+                                                             other.cam_thresholds)):
+            raise ValueError("cannot merge MaxBoxAcc evaluators with different settings")
+        self._num_correct += other._num_correct
+        self.num_images += other.num_images
+        return self
+
     def accuracy_curves(self) -> dict[float, np.ndarray]:
         """Per IoU criterion, the box accuracy (%) at each of ``cam_thresholds``."""
         if self.num_images == 0:
@@ -343,6 +358,15 @@ class CorLocEvaluator:
         boxes = _check_gt_boxes(gt_boxes, maps, len(self._image_ious))
         for score_map, gt in zip(maps, boxes, strict=True):
             self._image_ious.append(_one_box_iou(score_map, gt, self.threshold, self.rule))
+
+    def merge(self, other: CorLocEvaluator) -> CorLocEvaluator:
+        """Append ``other``'s images (the next shard of the split, same settings); return
+        self. Per-image IoUs concatenate in shard order."""
+        if (self.threshold, self.iou_thresholds, self.rule) != (
+                other.threshold, other.iou_thresholds, other.rule):
+            raise ValueError("cannot merge CorLoc evaluators with different settings")
+        self._image_ious += other._image_ious
+        return self
 
     @property
     def image_ious(self) -> np.ndarray:
@@ -419,6 +443,15 @@ class LocalizationAccuracyEvaluator:
             self._localized.append(iou >= self.iou_threshold)
         self._classified.extend((predicted == truth).tolist())
 
+    def merge(self, other: LocalizationAccuracyEvaluator) -> LocalizationAccuracyEvaluator:
+        """Append ``other``'s images (the next shard, same settings); return self."""
+        if (self.threshold, self.iou_threshold, self.rule) != (
+                other.threshold, other.iou_threshold, other.rule):
+            raise ValueError("cannot merge localization evaluators with different settings")
+        self._localized += other._localized
+        self._classified += other._classified
+        return self
+
     def compute(self) -> dict[str, float]:
         """``{"gt_known_loc", "top1_loc", "top1_cls"}`` in percent."""
         if not self._localized:
@@ -451,6 +484,14 @@ class PxAPEvaluator:
         for score_map, mask in zip(maps, _check_gt_masks(gt_masks, maps), strict=True):
             self._foreground_hist += np.histogram(score_map[mask == 1], self.bin_edges)[0]
             self._background_hist += np.histogram(score_map[mask == 0], self.bin_edges)[0]
+
+    def merge(self, other: PxAPEvaluator) -> PxAPEvaluator:
+        """Add ``other``'s pixel histograms (another shard, same thresholds); return self."""
+        if not np.array_equal(self.bin_edges, other.bin_edges):
+            raise ValueError("cannot merge PxAP evaluators with different thresholds")
+        self._foreground_hist += other._foreground_hist
+        self._background_hist += other._background_hist
+        return self
 
     def curve(self) -> dict[str, np.ndarray]:
         """The precision-recall curve behind PxAP, from the highest edge down:
@@ -514,6 +555,13 @@ class MaskIoUEvaluator:
             union = np.count_nonzero(predicted | truth)
             intersection = np.count_nonzero(predicted & truth)
             self._image_ious.append(intersection / union if union else 1.0)
+
+    def merge(self, other: MaskIoUEvaluator) -> MaskIoUEvaluator:
+        """Append ``other``'s images (the next shard, same threshold); return self."""
+        if self.threshold != other.threshold:
+            raise ValueError("cannot merge mask IoU evaluators with different thresholds")
+        self._image_ious += other._image_ious
+        return self
 
     @property
     def image_ious(self) -> np.ndarray:

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from coloc import distributed
 from coloc.boxes import RULES
 from coloc.data import DATASETS, DatasetError, DatasetNotFoundError, check, collate_samples, load
 from coloc.data.memory import SYNTHETIC, synthetic_split
@@ -64,10 +65,21 @@ from coloc.runtime import (
     select_device,
     write_results,
 )
-from coloc.train import History, NonFiniteLossError, StepFn, TrainConfig, fit, to_device
+from coloc.train import (
+    History,
+    NonFiniteLossError,
+    Parallel,
+    StepFn,
+    TrainConfig,
+    fit,
+    to_device,
+)
 
 RESULTS_FILE = "results.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+CONFIG_FILE = "config.json"
+"""What :func:`coloc.runs.run` records when a run starts (its identity), so an
+interrupted run can be listed with its configuration."""
 PROBES = 4
 """Images whose raw maps every run records before training and after each epoch."""
 AUGMENTS = (None, "psynet", "wsol")
@@ -178,8 +190,10 @@ class RunConfig:
     annotation (``epochs=2.5``, ``pretrained="False"``, ``theta_bg=nan`` and
     ``milestones="60"`` are refused), then ``RANGES``, ``CHOICES`` and ``select``; the
     message names the field, the value and what is allowed, before anything trains.
-    Fields that do not change the result (``data_root``, ``device``, ``num_workers``) are
-    left out of :meth:`identity`, so a run on another machine or path is the same run.
+    Fields that do not change the result (``data_root``, ``device``, ``num_workers``,
+    and how it is spread over processes: ``accumulate``, ``sync_bn``) are left out of
+    :meth:`identity`, so a run on another machine, path or number of GPUs is the same
+    run (``batch_size`` is the global batch whatever the number of processes).
     The optimization fields are :class:`coloc.train.TrainConfig`'s, by name.
     """
 
@@ -208,6 +222,8 @@ class RunConfig:
     corloc_rule: str = "raw"
     device: str = "auto"
     num_workers: int = 0
+    accumulate: int = 1  # micro-batches per step and process (coloc.train.Parallel)
+    sync_bn: bool = False  # SyncBatchNorm under torchrun (coloc.train.Parallel)
 
     PAPER: ClassVar[str] = "run"
     DATASETS: ClassVar[tuple[str, ...]] = SYNTHETIC
@@ -236,7 +252,8 @@ class RunConfig:
         "num_workers": Range(0),
     }
     SELECTS: ClassVar[tuple[str, ...]] = SELECTS
-    NOT_IDENTITY: ClassVar[tuple[str, ...]] = ("data_root", "device", "num_workers")
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = ("data_root", "device", "num_workers",
+                                               "accumulate", "sync_bn")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -266,6 +283,7 @@ class RunConfig:
                              f"{did_you_mean(self.select, self.SELECTS)} (allowed: "
                              f"{listing(self.SELECTS)})")
         TrainConfig(**self._train_fields())
+        Parallel(self.accumulate, self.sync_bn)  # validates accumulate
 
     @property
     def name(self) -> str:
@@ -569,19 +587,31 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
     :data:`PROBES` val images (test images where there is no val split), before training
     and after each epoch. The test split is evaluated once, on the reported model (last
     epoch by default; a ``select="val:..."`` run picks its epoch on val, never on test).
+
+    Under ``torchrun`` (:mod:`coloc.distributed`) every process calls this: training is
+    data-parallel (:func:`coloc.train.fit`), validation and test are sharded
+    (:func:`coloc.evaluate.evaluate`), rank 0 alone writes files, and every rank
+    returns the recorded run. The record's timings hold images/s per epoch and the
+    number of processes.
     """
     directory = run_directory(config, output_dir)
-    if force and directory.exists():
+    device = distributed.setup(select_device(config.device))
+    if force and directory.exists() and distributed.is_main():
         shutil.rmtree(directory)
+    distributed.barrier()
     recorded = None if force else find_run(method, config, output_dir)
     if recorded is not None:
         return recorded
 
-    device = select_device(config.device)
+    if distributed.is_main():  # lets an interrupted run be listed with its configuration
+        atomic_write_json(directory / CONFIG_FILE, jsonable(config.identity()),
+                          sort_keys=True)
     train_set = dataset_split(config, "train", train=True)
     val_set = optional_val(config)
     if config.synthetic_pretraining is not None:  # before seeding: cached or not, same RNG
-        synthetic_pretrained_backbone(config.synthetic_pretraining, results_root(output_dir))
+        with distributed.main_first():  # rank 0 trains and caches it, the others load it
+            synthetic_pretrained_backbone(config.synthetic_pretraining,
+                                          results_root(output_dir))
     torch.manual_seed(config.seed)
     model = method.build_model(config, output_dir)
     probe_set = probe_split(config)
@@ -596,7 +626,8 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
         if not torch.isfinite(maps).all():
             raise NonFiniteLossError(f"the probe maps after epoch {epoch + 1} are not finite")
         probes[str(epoch)] = np.round(maps.float().cpu().numpy(), 5).tolist()
-        atomic_write_json(probes_path, probes)
+        if distributed.is_main():
+            atomic_write_json(probes_path, probes)
         net.train()
 
     if "-1" not in probes:
@@ -614,11 +645,13 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
         history: History = fit(
             model, train_set, method.make_step(config), config.train_config(str(device)),
             directory, evaluate=validate if val_set is not None else None,
-            on_epoch_end=record_probes,
+            on_epoch_end=record_probes, parallel=Parallel(config.accumulate, config.sync_bn),
         )
     except NonFiniteLossError as err:  # recorded as failed, never as complete
-        write_results(directory / RESULTS_FILE, config.identity(), {}, {"probe_maps": probes},
-                      {"train": time.perf_counter() - started}, error=str(err))
+        if distributed.is_main():
+            write_results(directory / RESULTS_FILE, config.identity(), {},
+                          {"probe_maps": probes}, {"train": time.perf_counter() - started},
+                          error=str(err))
         raise RunFailedError(f"the run in {directory} diverged: {err}") from err
     train_seconds = time.perf_counter() - started
     test = evaluate(method.score_maps, model, dataset_split(config, "test"),
@@ -631,11 +664,14 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
         "step_losses": history.step_losses, "epoch_losses": history.epoch_losses,
         "val": history.val_metrics, "probe_maps": probes,
     }
-    timings = {"train": train_seconds, "epochs": history.epoch_seconds, "test": test.seconds}
-    record = write_results(directory / RESULTS_FILE, config.identity(), metrics, curves,
-                           timings)
+    timings = {"train": train_seconds, "epochs": history.epoch_seconds, "test": test.seconds,
+               "images_per_second": history.images_per_second,
+               "processes": distributed.world_size()}
+    if distributed.is_main():
+        write_results(directory / RESULTS_FILE, config.identity(), metrics, curves, timings)
+    distributed.barrier()
+    # Read back: a trained run then holds exactly what a loaded one would (JSON floats).
+    record = read_results(directory / RESULTS_FILE)
     if record["status"] == "failed":
         raise RunFailedError(f"the run in {directory} is recorded as failed: {record['error']}")
-    # Read back: a trained run then holds exactly what a loaded one would (JSON floats).
-    return Run(method, config, directory, read_results(directory / RESULTS_FILE),
-               model.cpu().eval())
+    return Run(method, config, directory, record, model.cpu().eval())

@@ -62,7 +62,9 @@ def progress(iterable: Any = None, **kwargs: Any) -> tqdm:
     """A tqdm.auto progress bar, off when the environment sets ``COLOC_PROGRESS=0``.
 
     nbval sets it (see conftest.py): a bar's refresh count depends on timing, so stored
-    notebook outputs could never match it.
+    notebook outputs could never match it. Give a DataLoader's length as ``total`` and
+    call ``update()``, rather than wrapping the loader: tqdm.auto's constructor opens an
+    iterator of its iterable, a second one per loop (its own workers, a shuffle draw).
     """
     kwargs.setdefault("disable", os.environ.get("COLOC_PROGRESS", "1") == "0")
     return tqdm(iterable, **kwargs)

@@ -295,16 +295,20 @@ def test_a_partial_last_batch_is_dropped_unless_it_is_the_only_one(tmp_path, siz
 
 
 class RecordingBar:
-    """A stand-in for the progress bar: iterates and records what the loop shows."""
+    """A stand-in for the progress bar: records its settings, steps and postfixes."""
 
-    def __init__(self, iterable, **kwargs):
-        self.iterable, self.kwargs, self.postfixes = iterable, kwargs, []
+    def __init__(self, iterable=None, **kwargs):
+        self.iterable, self.kwargs, self.postfixes, self.steps = iterable, kwargs, [], 0
+        self.closed = False
 
-    def __iter__(self):
-        return iter(self.iterable)
-
-    def set_postfix(self, **values):
+    def set_postfix(self, refresh=True, **values):
         self.postfixes.append(values)
+
+    def update(self, n=1):
+        self.steps += n
+
+    def close(self):
+        self.closed = True
 
 
 def test_epoch_seconds_and_progress_bars(tmp_path, monkeypatch):
@@ -315,7 +319,7 @@ def test_epoch_seconds_and_progress_bars(tmp_path, monkeypatch):
         "perf_counter": staticmethod(lambda: next(clock))}))
     bars = []
 
-    def recording_progress(iterable, **kwargs):
+    def recording_progress(iterable=None, **kwargs):
         bars.append(RecordingBar(iterable, **kwargs))
         return bars[-1]
 
@@ -323,8 +327,11 @@ def test_epoch_seconds_and_progress_bars(tmp_path, monkeypatch):
     history = fit(tiny_model(), TinySet(), cross_entropy, TrainConfig(epochs=2, batch_size=4),
                   tmp_path)
     assert history.epoch_seconds == [2.5, 0.25]
-    assert [bar.kwargs for bar in bars] == [{"desc": "epoch 1/2", "leave": False},
-                                           {"desc": "epoch 2/2", "leave": False}]
+    assert history.images_per_second == [8 / 2.5, 8 / 0.25]
+    # The bar counts steps itself: it never opens a second iterator of the loader.
+    assert [(bar.iterable, bar.kwargs, bar.steps, bar.closed) for bar in bars] == [
+        (None, {"desc": "epoch 1/2", "leave": False, "total": 2}, 2, True),
+        (None, {"desc": "epoch 2/2", "leave": False, "total": 2}, 2, True)]
     shown = [postfix for bar in bars for postfix in bar.postfixes]
     assert shown == [{"loss": f"{v:.3f}"} for v in history.step_losses["loss"]]
 
@@ -351,13 +358,31 @@ def test_the_loader_gets_the_configured_workers(tmp_path, monkeypatch):
     seen, real = [], coloc.train.DataLoader
 
     def loader(*args, **kwargs):  # records the workers, runs in this process
-        seen.append(kwargs["num_workers"])
-        return real(*args, **{**kwargs, "num_workers": 0})
+        seen.append((kwargs["num_workers"], kwargs["persistent_workers"]))
+        return real(*args, **{**kwargs, "num_workers": 0, "persistent_workers": False})
 
     monkeypatch.setattr(coloc.train, "DataLoader", loader)
     fit(tiny_model(), TinySet(), cross_entropy,
-        TrainConfig(epochs=1, batch_size=4, num_workers=3), tmp_path)
-    assert seen == [3]
+        TrainConfig(epochs=2, batch_size=4, num_workers=3), tmp_path)
+    assert seen == [(3, True)]  # one loader whose workers live across the epochs
+
+
+def test_persistent_workers_see_the_batches_of_the_main_process(tmp_path):
+    def recorded(num_workers):
+        seen = []
+
+        def step(model, batch):
+            seen.append(batch["index"].tolist())
+            return cross_entropy(model, batch)
+
+        model = tiny_model()
+        config = TrainConfig(epochs=2, batch_size=3, seed=4, num_workers=num_workers)
+        history = fit(model, TinySet(9), step, config, tmp_path / str(num_workers))
+        return seen, history.step_losses, model.state_dict()
+
+    (seen0, losses0, state0), (seen2, losses2, state2) = recorded(0), recorded(2)
+    assert seen0 == seen2 and losses0 == losses2
+    assert all(torch.equal(state0[k], state2[k]) for k in state0)
 
 
 def test_to_device_moves_tensors_and_keeps_the_rest():
