@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from coloc.boxes import (
+    expand_boxes,
+    large_boxes,
     _FOREGROUND_RING,
     _best_iou_by_contour_search,
     best_iou_per_threshold,
@@ -382,3 +384,18 @@ def test_batch_equals_map_by_map_including_the_fallbacks():
             best_iou_per_threshold_batch(odd, gt, thresholds), map_by_map(odd, gt, thresholds)
         )
     assert best_iou_per_threshold_batch(maps[:0], [], thresholds).shape == (0, 100)
+
+
+def test_large_boxes_keep_those_above_the_area_share():
+    boxes = np.array([[0, 0, 9, 9], [0, 0, 10, 9], [5, 5, 5, 5]])  # 100, 110, 1 pixels
+    assert large_boxes(boxes, 0.01, (100, 100)).tolist() == [[0, 0, 10, 9]]
+    assert large_boxes(boxes, 0.0, (100, 100)).shape == (3, 4)
+    assert large_boxes(np.zeros((0, 4)), 0.01, (10, 10)).shape == (0, 4)
+
+
+def test_expand_boxes_by_a_share_of_each_side_and_clip():
+    grown = expand_boxes(np.array([[10, 20, 30, 60]]), 0.2, (100, 50))
+    assert grown.tolist() == [[6, 12, 34, 68]]  # 20 % of width 20 and of height 40
+    assert expand_boxes(np.array([[0, 0, 40, 99]]), 0.2, (100, 50)).tolist() == [
+        [0, 0, 48, 99]]  # clipped to W - 1 = 49 and H - 1 = 99
+    assert expand_boxes(np.array([[3, 4, 5, 6]]), 0.0, (10, 10)).tolist() == [[3, 4, 5, 6]]
