@@ -25,6 +25,7 @@ from torch import Tensor
 
 from coloc.contracam.model import Mix
 from coloc.data.common import IMAGENET_MEAN, IMAGENET_STD
+from coloc.data.transforms import clip_boxes
 
 
 def _stats(images: Tensor) -> tuple[Tensor, Tensor]:
@@ -155,17 +156,18 @@ class TwoViews:
 def oa_crop_regions(boxes: Sequence[Tensor], height: int, width: int) -> Tensor:
     """Object-aware random crop (Sec. 2.3): per image one box drawn uniformly from its
     boxes ``[K, 4]`` (pixels, inclusive), or the whole image when it has none ("can be
-    empty"); ``[B, 4]`` regions for :func:`crop_resize`. Each region contains its box
-    entirely (after clipping to the image); the two views are then cropped inside it."""
+    empty"); ``[B, 4]`` regions for :func:`crop_resize`. Boxes are first clipped to the
+    image and those entirely outside dropped (:func:`coloc.data.transforms.clip_boxes`);
+    each region is its box, so it contains all of it; the two views are cropped inside.
+    The 20 % margin is part of the boxes (:func:`coloc.boxes.expand_boxes`)."""
     regions = []
     whole = torch.tensor([0.0, 0.0, width - 1.0, height - 1.0])
     for image_boxes in boxes:  # ragged box lists; one index draw per image
-        image_boxes = image_boxes.reshape(-1, 4).float().cpu()
+        image_boxes = clip_boxes(image_boxes.float().cpu(), height, width)
         if len(image_boxes) == 0:
             regions.append(whole)
             continue
-        box = image_boxes[torch.randint(len(image_boxes), ())]
-        regions.append(torch.minimum(box.clamp(min=0), whole[2:].repeat(2)))
+        regions.append(image_boxes[torch.randint(len(image_boxes), ())])
     return torch.stack(regions)
 
 

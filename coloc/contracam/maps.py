@@ -52,15 +52,20 @@ def contrastive_score(query: Tensor, key: Tensor, negatives: Sequence[Tensor]) -
     return positive - torch.logsumexp(similarities.masked_fill(own, float("-inf")), dim=1)
 
 
-def gradcam(features: Tensor, score: Tensor, clamp_weights: bool = True) -> Tensor:
-    """Eq. 2: raw CAMs ``[B, h, w]`` >= 0 from ``features`` ``[B, K, h, w]`` (a leaf with
-    gradient) and ``score`` ``[B]``: weights = spatial mean of ``dS/dA``, clamped at 0 when
-    ``clamp_weights`` (negative-signal removal), CAM = ReLU(sum_k w_k A^k)."""
+def gradcam_weights(features: Tensor, score: Tensor, clamp_weights: bool = True) -> Tensor:
+    """Eq. 2's channel weights ``[B, K]``: the spatial mean of ``dS/dA^k`` for ``features``
+    ``[B, K, h, w]`` (a tensor with gradient) and ``score`` ``[B]``; negative weights set
+    to 0 when ``clamp_weights`` (the negative-signal removal of Table 1)."""
     (grad,) = torch.autograd.grad(score.sum(), features)
-    weights = grad.mean(dim=(2, 3), keepdim=True)
-    if clamp_weights:
-        weights = weights.clamp(min=0)
-    return torch.relu((weights * features).sum(dim=1)).detach()
+    weights = grad.mean(dim=(2, 3))
+    return weights.clamp(min=0) if clamp_weights else weights
+
+
+def gradcam(features: Tensor, score: Tensor, clamp_weights: bool = True) -> Tensor:
+    """Eq. 2: raw CAMs ``[B, h, w]`` >= 0, ``ReLU(sum_k w_k A^k)`` with the weights of
+    :func:`gradcam_weights`."""
+    weights = gradcam_weights(features, score, clamp_weights)
+    return torch.relu(torch.einsum("bk,bkhw->bhw", weights, features)).detach()
 
 
 @contextlib.contextmanager
@@ -89,8 +94,8 @@ def contracam(model: nn.Module, images: Tensor, *, clamp_weights: bool = True,
     ``model``: :class:`coloc.contracam.model.MoCo` or ``BYOL`` (``features``, ``project``;
     put in eval mode). Returns the aggregated maps ``[B, H, W]`` in [0, 1]; with ``raw``
     the first iteration's CAM at feature resolution ``[B, h, w]`` (probes). With
-    ``intermediate`` also ``{"cams": [...], "masked": [...]}``: each iteration's CAM and
-    the masked images it produced (Figure 2). A batch of one image has no negatives and
+    ``intermediate`` also ``{"cams": [...], "masks": [...], "masked": [...]}``: each
+    iteration's CAM, the union so far and the masked image it produced (Figure 2). A batch of one image has no negatives and
     gives zeros.
     """
     model.eval()
@@ -99,7 +104,7 @@ def contracam(model: nn.Module, images: Tensor, *, clamp_weights: bool = True,
     backbone = model.encoder.backbone
     expansion = expand_resolution(backbone) if expand else contextlib.nullcontext()
     key, negatives, mask, masked = None, [], None, images
-    cams, masked_images = [], []
+    cams, masks, masked_images = [], [], []
     with expansion, torch.enable_grad():
         for step in range(iterations):
             with torch.no_grad():
@@ -119,9 +124,10 @@ def contracam(model: nn.Module, images: Tensor, *, clamp_weights: bool = True,
             mask = cam if mask is None else torch.maximum(mask, cam)  # union
             masked = images * (1 - mask[:, None]) + colour * mask[:, None]
             cams.append(cam)
+            masks.append(mask)
             masked_images.append(masked)
     if intermediate:
-        return mask, {"cams": cams, "masked": masked_images}
+        return mask, {"cams": cams, "masks": masks, "masked": masked_images}
     return mask
 
 
