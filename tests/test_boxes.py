@@ -6,8 +6,6 @@ import pytest
 import torch
 
 from coloc.boxes import (
-    expand_boxes,
-    large_boxes,
     _FOREGROUND_RING,
     _best_iou_by_contour_search,
     best_iou_per_threshold,
@@ -16,7 +14,9 @@ from coloc.boxes import (
     boxes_from_scoremap,
     contour_boxes,
     contour_tree_boxes,
+    expand_boxes,
     foreground_mask,
+    large_boxes,
     normalize_scoremap,
     psynet_jet_gray,
     quantize_scoremap,

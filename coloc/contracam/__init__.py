@@ -49,6 +49,7 @@ __all__ = [
     "BYOL", "CPU_PROFILE", "DEBIAS", "METHOD", "PAPER_PROFILE", "SCENES", "SSL_METHODS",
     "ContraCAMConfig", "Mix", "MoCo", "Priors", "build_model", "contracam",
     "contrastive_score", "dense_crf", "expand_resolution", "extract_features", "find_run",
-    "gradcam", "gradcam_weights", "linear_evaluation", "make_step", "mask_miou", "object_boxes", "object_masks",
+    "gradcam", "gradcam_weights", "linear_evaluation", "make_step", "mask_miou",
+    "object_boxes", "object_masks",
     "precompute_priors", "probe_maps", "profile", "run", "score_maps",
 ]

@@ -95,8 +95,9 @@ def contracam(model: nn.Module, images: Tensor, *, clamp_weights: bool = True,
     put in eval mode). Returns the aggregated maps ``[B, H, W]`` in [0, 1]; with ``raw``
     the first iteration's CAM at feature resolution ``[B, h, w]`` (probes). With
     ``intermediate`` also ``{"cams": [...], "masks": [...], "masked": [...]}``: each
-    iteration's CAM, the union so far and the masked image it produced (Figure 2). A batch of one image has no negatives and
-    gives zeros.
+    iteration's CAM, the union so far and the masked image it produced (Figure 2). A
+    batch of one image has no negatives and gives zeros (an evaluation split whose last
+    batch holds one image scores that image as all zeros).
     """
     model.eval()
     size = images.shape[-2:]
