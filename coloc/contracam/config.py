@@ -38,7 +38,7 @@ CPU_PROFILE: dict[str, Any] = dict(
     train_samples=2000, val_samples=200, test_samples=1000,
     epochs=20, batch_size=64, lr=0.03, momentum=0.9, weight_decay=1e-4, schedule="cosine",
     select="last", device="cpu", num_workers=0,
-    queue_size=1024, moco_momentum=0.99, proj_hidden=256, proj_dim=128,
+    queue_size=1024, moco_momentum=0.99, proj_dim=128,
     byol_hidden=512, byol_dim=128, blur_kernel=7,
 )
 """The synthetic benchmark on 2 CPU cores: the small CNN (8x8 maps at 64 px) trained
@@ -47,16 +47,16 @@ batch 64 and SGD lr 0.03 with the cosine schedule (Appendix B.1). Scaled down fr
 paper's defaults, and why: 2,000 training images (31 steps per epoch), so the queue holds
 1,024 keys (half the data, where 65,536 would hold each image's own stale keys as
 negatives), the key encoder's momentum is 0.99 (at 0.999 it would keep about half of
-its random initialization after 600 steps), the projector's hidden width is the
-backbone's 256 channels (MoCo v2 uses the feature width, 2048 on ResNet-50), BYOL's
-4,096/256 become 512/128, and the blur kernel is 7 px (23 px at 224, scaled)."""
+its random initialization after 600 steps), BYOL's 4,096/256 become 512/128, and the
+blur kernel is 7 px (23 px at 224, scaled). MoCo's projector keeps its hidden width equal
+to the backbone's channels (256), as MoCo v2's does (2,048 on ResNet-50)."""
 
 PAPER_PROFILE: dict[str, Any] = dict(
     image_size=224, backbone="resnet18", pretrained=False, augment=None,
     train_samples=None, val_samples=None, test_samples=None,
     epochs=2000, batch_size=256, lr=0.03, momentum=0.9, weight_decay=1e-4,
     schedule="cosine", select="last", device="auto",
-    queue_size=65536, moco_momentum=0.999, proj_hidden=512, proj_dim=128,
+    queue_size=65536, moco_momentum=0.999, proj_dim=128,
     byol_hidden=4096, byol_dim=256, blur_kernel=23,
 )
 """Sec. 3 "Common setup" and Appendix B.1: ResNet-18 trained from scratch, batch 256,
@@ -78,7 +78,8 @@ class ContraCAMConfig(RunConfig):
 
     SSL (Sec. 2.1): ``ssl`` (``"moco"``/``"byol"``), ``temperature`` (MoCo v2: 0.2),
     ``queue_size``, ``moco_momentum``, ``byol_momentum`` (constant tau; BYOL's schedule
-    towards 1 is not used), ``proj_hidden``/``proj_dim`` (MoCo's MLP head),
+    towards 1 is not used), ``proj_hidden``/``proj_dim`` (MoCo's MLP head; hidden None is
+    the backbone's width),
     ``byol_hidden``/``byol_dim`` (BYOL's projector and predictor), ``crop_min_scale``
     (0.08, Sec. 3), ``blur_kernel``. ContraCAM (Eq. 1-3, Algorithms 1-3):
     ``clamp_weights`` (negative-signal removal, Table 1), ``iterations`` (1 for single
@@ -96,7 +97,7 @@ class ContraCAMConfig(RunConfig):
     queue_size: int = 65536
     moco_momentum: float = 0.999
     byol_momentum: float = 0.996
-    proj_hidden: int = 512
+    proj_hidden: int | None = None
     proj_dim: int = 128
     byol_hidden: int = 4096
     byol_dim: int = 256

@@ -47,7 +47,8 @@ def build_model(config: ContraCAMConfig, output_dir: str | Path | None = None) -
     plain attribute, so :func:`score_maps` of a loaded model uses them."""
     backbone = runs.backbone(config, output_dir)
     if config.ssl == "moco":
-        model: SSLModel = MoCo(backbone, config.proj_hidden, config.proj_dim,
+        hidden = config.proj_hidden or backbone.out_channels  # MoCo v2: the feature width
+        model: SSLModel = MoCo(backbone, hidden, config.proj_dim,
                                config.queue_size, config.moco_momentum, config.temperature)
     else:
         model = BYOL(backbone, config.byol_hidden, config.byol_dim, config.byol_momentum)

@@ -30,6 +30,17 @@ def test_synthetic_gets_the_cpu_profile_from_scratch():
     assert (config.lr, config.schedule, config.crop_min_scale) == (0.03, "cosine", 0.08)
     assert config.synthetic_pretraining is None and config.name == "moco-none"
     assert config.p_mix == 0.4 and config.replace(ssl="byol").p_mix == 0.3
+    assert config.train_config("cpu").schedule == "cosine"
+    assert contracam.build_model(config).encoder.projector[0].out_features == 256
+
+
+def test_multi_object_scenes_draw_one_to_three_objects_of_every_family():
+    config = tiny(scene="multi", train_samples=24)
+    assert config.name == "moco-none-multi"
+    data = dataset_split(config, "train", train=True)
+    counts = {len(data[i]["boxes"]) for i in range(len(data))}
+    families = {data[i]["family"] for i in range(len(data))}
+    assert counts <= {1, 2, 3} and len(counts) > 1 and len(families) > 1
 
 
 def test_paper_profile_on_miniature_trees(tmp_path):
