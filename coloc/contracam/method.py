@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from coloc import runs
+from coloc.boxes import expand_boxes
 from coloc.contracam.augment import (
     TwoViews,
     bg_mix_batch,
@@ -90,14 +91,25 @@ def precompute_priors(model: SSLModel, dataset: Dataset, config: ContraCAMConfig
     return Priors(table, boxes)
 
 
+def crop_boxes(config: ContraCAMConfig, batch: dict, priors: Priors | None
+               ) -> list[Tensor]:
+    """OA-Crop's boxes of each image of ``batch``: the vanilla model's ContraCAM boxes
+    (precomputed, margin included) or the GT boxes grown by the same ``box_margin``
+    (Appendix B.2: the 20 % margin was found with GT boxes and reused for CAM boxes)."""
+    if config.debias == "oa-crop-contracam":
+        return [priors.boxes[i] for i in batch["index"].tolist()]
+    size = tuple(batch["image"].shape[-2:])
+    return [torch.from_numpy(expand_boxes(b, config.box_margin, size)).float()
+            for b in batch["boxes"]]
+
+
 def _sources(config: ContraCAMConfig, batch: dict, priors: Priors | None
              ) -> tuple[Tensor, Tensor]:
     """The two images each view is cropped from, after the debiasing transform that acts
     before the view augmentation (OA-Crop, BG-Mixup, BG-HardMix; Sec. 2.3)."""
     images = batch["image"]
     if config.debias in ("oa-crop-contracam", "oa-crop-gt"):
-        boxes = ([priors.boxes[i] for i in batch["index"].tolist()]
-                 if config.debias == "oa-crop-contracam" else batch["boxes"])
+        boxes = crop_boxes(config, batch, priors)
         regions = oa_crop_regions(boxes, *images.shape[-2:]).to(images.device)
         cropped = crop_resize(images, regions)
         return cropped, cropped  # both views inside the same box

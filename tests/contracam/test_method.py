@@ -99,6 +99,19 @@ def test_every_step_trains_the_query_encoder(ssl, debias):
     assert model.encoder.backbone.features[0].weight.grad.abs().sum() > 0
 
 
+def test_oa_crop_gt_boxes_get_the_papers_margin():
+    config = tiny(debias="oa-crop-gt")
+    batch = {"image": torch.zeros(2, 3, 32, 32), "index": torch.arange(2),
+             "boxes": [torch.tensor([[10.0, 10.0, 20.0, 15.0]]), torch.zeros(0, 4)]}
+    boxes = contracam.method.crop_boxes(config, batch, None)
+    assert boxes[0].tolist() == [[8.0, 9.0, 22.0, 16.0]] and boxes[1].shape == (0, 4)
+    priors = contracam.Priors(torch.zeros(2, 32, 32, dtype=torch.uint8),
+                              [torch.ones(1, 4), torch.zeros(0, 4)])
+    cam_boxes = contracam.method.crop_boxes(config.replace(debias="oa-crop-contracam"),
+                                            {**batch, "index": torch.tensor([1, 0])}, priors)
+    assert cam_boxes[0].shape == (0, 4) and cam_boxes[1].tolist() == [[1.0] * 4]
+
+
 def test_steps_that_need_contracam_maps_refuse_to_start_without_them():
     with pytest.raises(ValueError, match="contracam.run"):
         make_step(tiny(debias="bg-mixup"))
