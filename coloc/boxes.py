@@ -202,6 +202,28 @@ def box_areas(boxes: np.ndarray | torch.Tensor | Sequence) -> np.ndarray:
     return (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
 
 
+def large_boxes(boxes: np.ndarray | torch.Tensor | Sequence, min_area: float,
+                image_size: tuple[int, int]) -> np.ndarray:
+    """The boxes ``[K, 4]`` whose area (inclusive pixels) is above ``min_area`` times the
+    ``(H, W)`` image's: small contours dropped (ContraCAM Appendix B.2 keeps boxes above
+    1 % of the image)."""
+    b = _to_numpy(boxes).reshape(-1, 4)
+    return b[box_areas(b) > min_area * image_size[0] * image_size[1]]
+
+
+def expand_boxes(boxes: np.ndarray | torch.Tensor | Sequence, margin: float,
+                 image_size: tuple[int, int]) -> np.ndarray:
+    """Boxes ``[K, 4]`` grown by ``margin`` of their width on the left and right and of
+    their height above and below, truncated to int and clipped to the ``(H, W)`` image
+    (ContraCAM Appendix B.2: a 20 % margin around OA-Crop's boxes)."""
+    b = _to_numpy(boxes).reshape(-1, 4).astype(np.float64)
+    height, width = image_size
+    dx, dy = margin * (b[:, 2] - b[:, 0]), margin * (b[:, 3] - b[:, 1])
+    grown = np.stack([b[:, 0] - dx, b[:, 1] - dy, b[:, 2] + dx, b[:, 3] + dy], axis=1)
+    upper = np.array([width - 1, height - 1, width - 1, height - 1])
+    return np.clip(np.trunc(grown), 0, upper).astype(np.int64)
+
+
 def _intersection_areas(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise inclusive-pixel intersection areas ``[N, M]``, floored at 0."""
     a, b = a[:, None, :], b[None, :, :]

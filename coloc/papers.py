@@ -17,6 +17,8 @@ from coloc.runs import RunConfig
 PAPERS: dict[str, str] = {
     "caml": "coloc.caml",  # Ki et al., ICCV 2021: self-supervised co-localization
     "cam": "coloc.cam",  # the shared CAM baseline (Zhou et al., CVPR 2016)
+    "inca": "coloc.inca",  # Ki et al., ACCV 2020: in-sample contrastive learning, WSOL
+    "contracam": "coloc.contracam",  # Mo et al., NeurIPS 2021: object-aware contrastive
 }
 
 

@@ -322,7 +322,10 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def _train_fields(self) -> dict[str, Any]:
-        names = {f.name for f in dataclasses.fields(TrainConfig)} - {"device", "extra"}
+        # A paper's config may leave out a later optimization field (e.g. ``schedule``):
+        # TrainConfig's default then applies and the config's identity is unchanged.
+        names = ({f.name for f in dataclasses.fields(TrainConfig)} - {"device", "extra"}) & {
+            f.name for f in dataclasses.fields(self)}
         values = {name: getattr(self, name) for name in names}
         values["milestones"] = tuple(values["milestones"])
         return values

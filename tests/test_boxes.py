@@ -14,7 +14,9 @@ from coloc.boxes import (
     boxes_from_scoremap,
     contour_boxes,
     contour_tree_boxes,
+    expand_boxes,
     foreground_mask,
+    large_boxes,
     normalize_scoremap,
     psynet_jet_gray,
     quantize_scoremap,
@@ -402,3 +404,16 @@ def test_box_extraction_refuses_maps_outside_the_unit_range(value):
 def test_box_extraction_refuses_thresholds_outside_zero_one(threshold):
     with pytest.raises(ValueError, match="expected a fraction of the max in \\[0, 1\\)"):
         boxes_from_scoremap(np.zeros((4, 4)), threshold)
+def test_large_boxes_keep_those_above_the_area_share():
+    boxes = np.array([[0, 0, 9, 9], [0, 0, 10, 9], [5, 5, 5, 5]])  # 100, 110, 1 pixels
+    assert large_boxes(boxes, 0.01, (100, 100)).tolist() == [[0, 0, 10, 9]]
+    assert large_boxes(boxes, 0.0, (100, 100)).shape == (3, 4)
+    assert large_boxes(np.zeros((0, 4)), 0.01, (10, 10)).shape == (0, 4)
+
+
+def test_expand_boxes_by_a_share_of_each_side_and_clip():
+    grown = expand_boxes(np.array([[10, 20, 30, 60]]), 0.2, (100, 50))
+    assert grown.tolist() == [[6, 12, 34, 68]]  # 20 % of width 20 and of height 40
+    assert expand_boxes(np.array([[0, 0, 40, 99]]), 0.2, (100, 50)).tolist() == [
+        [0, 0, 48, 99]]  # clipped to W - 1 = 49 and H - 1 = 99
+    assert expand_boxes(np.array([[3, 4, 5, 6]]), 0.0, (10, 10)).tolist() == [[3, 4, 5, 6]]

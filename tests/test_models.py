@@ -21,6 +21,8 @@ from coloc.runtime import RunFileError
         ("vgg16_psynet", 512, 8),
         ("resnet50", 2048, 4),
         ("seresnet50", 2048, 4),
+        ("resnet18", 512, 2),
+        ("resnet50_s32", 2048, 2),
     ],
 )
 def test_backbones_return_the_last_feature_map(name, channels, side):
@@ -38,7 +40,7 @@ def test_psynet_vgg16_keeps_stride_8_through_pool4_and_pool5():
 
 
 def test_layouts_match_torchvision_so_its_imagenet_weights_load():
-    from torchvision.models import resnet50
+    from torchvision.models import resnet18, resnet50
     from torchvision.models.vgg import cfgs, make_layers
 
     def shapes(module):
@@ -47,6 +49,8 @@ def test_layouts_match_torchvision_so_its_imagenet_weights_load():
     vgg = torch.nn.ModuleDict({"features": make_layers(cfgs["D"], batch_norm=True)})
     assert shapes(build_backbone("vgg16_psynet")) == shapes(vgg)
     assert shapes(build_backbone("resnet50")) == shapes(resnet50())
+    assert shapes(build_backbone("resnet50_s32")) == shapes(resnet50())
+    assert shapes(build_backbone("resnet18")) == shapes(resnet18())
 
 
 def test_seresnet50_has_timm_state_dict_layout():
@@ -59,7 +63,8 @@ def test_seresnet50_has_timm_state_dict_layout():
 def test_unknown_backbone_lists_the_valid_names():
     with pytest.raises(ValueError, match="small_cnn.*vgg16_psynet.*resnet50.*seresnet50"):
         build_backbone("vgg19")
-    assert set(BACKBONES) == {"small_cnn", "vgg16_psynet", "resnet50", "seresnet50"}
+    assert set(BACKBONES) == {"small_cnn", "vgg16_psynet", "resnet50", "seresnet50",
+                              "resnet18", "resnet50_s32"}
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 import pytest
 
-from coloc import caml, runs, runtime
+from coloc import caml, contracam, runs, runtime
 from coloc.cam import CAMConfig
 from coloc.runs import Range, RunConfig, RunFailedError
 from coloc.runtime import RunFileError
@@ -28,9 +28,14 @@ def test_every_training_field_reaches_the_train_config():
     config = caml.profile("synthetic", epochs=3, lr=0.5, milestones=[2], gamma=0.3, seed=4)
     train = config.train_config("cpu")
     for f in dataclasses.fields(TrainConfig):
-        if f.name not in ("device", "extra"):
+        if f.name not in ("device", "extra", "schedule"):
             assert getattr(train, f.name) == getattr(config, f.name), f.name
     assert train.milestones == (2,) and train.extra == {"run": config.hash()}
+    # a field the paper's config does not define keeps TrainConfig's default (and the
+    # config's identity), one it defines reaches the loop
+    assert not hasattr(config, "schedule") and train.schedule == "step"
+    assert contracam.profile("synthetic", schedule="step").train_config("cpu").schedule == "step"
+    assert contracam.profile("synthetic").train_config("cpu").schedule == "cosine"
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

@@ -1,12 +1,16 @@
 """Tests for the shared training loop: resume, non-finite loss, selection."""
 
+import math
+from dataclasses import asdict, replace
+
 import pytest
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.data import Dataset
 
-from coloc.train import History, NonFiniteLossError, TrainConfig, fit
+from coloc.runtime import config_hash
+from coloc.train import History, NonFiniteLossError, TrainConfig, _identity, fit
 
 
 class TinySet(Dataset):
@@ -135,6 +139,42 @@ def test_resume_keeps_the_schedule_and_the_selected_epoch(tmp_path):
     assert resumed_history.step_losses == history.step_losses
     for name, tensor in straight.state_dict().items():
         assert torch.equal(tensor, resumed.state_dict()[name]), name
+
+
+def test_cosine_schedule_per_epoch_and_resume(tmp_path):
+    """lr * (1 + cos(pi e / E)) / 2 at epoch e (MoCo's schedule), milestones unused; a
+    resumed run continues the curve; the step schedule's checkpoint hash is unchanged."""
+    cosine = TrainConfig(epochs=4, batch_size=4, lr=0.1, seed=1, schedule="cosine",
+                         milestones=(1,), gamma=0.5)
+    expected = [0.1 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4) for _ in (0, 1)]
+    with StepRecorder() as recorded:
+        fit(tiny_model(), TinySet(), cross_entropy, cosine, tmp_path / "straight")
+    assert recorded.lrs == pytest.approx(expected, rel=1e-12)
+
+    calls = {"n": 0}
+
+    def interrupted_step(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return cross_entropy(model, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_model(), TinySet(), interrupted_step, cosine, tmp_path / "resumed")
+    with StepRecorder() as recorded:
+        fit(tiny_model(), TinySet(), cross_entropy, cosine, tmp_path / "resumed")
+    assert recorded.lrs == pytest.approx(expected[4:], rel=1e-12)
+    with pytest.raises(ValueError, match="another configuration"):  # not the step schedule's
+        fit(tiny_model(), TinySet(), cross_entropy, replace(cosine, schedule="step"),
+            tmp_path / "resumed")
+    with pytest.raises(ValueError, match="schedule must be"):
+        TrainConfig(schedule="linear")
+
+
+def test_the_step_schedule_keeps_the_checkpoint_hash_of_configs_without_schedule():
+    fields = asdict(CONFIG)
+    del fields["schedule"]
+    assert _identity(CONFIG) == config_hash(fields)
 
 
 def test_rerun_of_a_finished_run_trains_nothing(tmp_path):

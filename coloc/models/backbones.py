@@ -12,6 +12,9 @@ name               C      stride  what
 ``resnet50``       2048   16      torchvision ResNet50, layer4 stride 1 (14x14 at 224 px)
 ``seresnet50``     2048   16      SE-ResNet50 (CAML's second backbone), timm layout and
                                   weights, layer4 stride 1 (14x14 at 224 px)
+``resnet18``       512    32      torchvision ResNet18 at its standard stride (7x7 at
+                                  224 px): ContraCAM's MoCo v2 / BYOL backbone
+``resnet50_s32``   2048   32      torchvision ResNet50 at its standard stride (ContraCAM)
 =================  =====  ======  ==========================================================
 
 Layer4 stride 1 (without dilation) follows PsyNet's ResNet and SE-ResNet code, the
@@ -37,7 +40,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.models import ResNet50_Weights, VGG16_BN_Weights
+from torchvision.models import ResNet18_Weights, ResNet50_Weights, VGG16_BN_Weights
 from torchvision.models import resnet as tv_resnet
 
 from coloc.runtime import load_torch
@@ -182,6 +185,29 @@ class ResNet50(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
+class ResNetS32(nn.Module):
+    """torchvision ResNet18 or ResNet50 trunk (no pooling or fc) at its standard stride 32.
+
+    ContraCAM trains its self-supervised ResNets unmodified (7x7 at 224 px) and halves the
+    stride of ``layer4``'s first block only at inference (its "expansion trick",
+    :func:`coloc.contracam.maps.expand_resolution`). Attribute names match torchvision.
+    """
+
+    stride = 32
+
+    def __init__(self, depth: int = 18) -> None:
+        super().__init__()
+        net = {18: tv_resnet.resnet18, 50: tv_resnet.resnet50}[depth]()
+        self.out_channels = net.fc.in_features
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2 = net.layer1, net.layer2
+        self.layer3, self.layer4 = net.layer3, net.layer4
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
 @dataclass(frozen=True)
 class _Spec:
     build: Callable[[], nn.Module]
@@ -209,6 +235,18 @@ _SPECS = {
         "timm seresnet50.ra_in1k",
         "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
         "seresnet50_ra_224-8efdb4bb.pth",
+        "fc.",
+    ),
+    "resnet18": _Spec(
+        lambda: ResNetS32(18),
+        f"torchvision {ResNet18_Weights.IMAGENET1K_V1}",
+        ResNet18_Weights.IMAGENET1K_V1.url,
+        "fc.",
+    ),
+    "resnet50_s32": _Spec(
+        lambda: ResNetS32(50),
+        f"torchvision {ResNet50_Weights.IMAGENET1K_V1}",
+        ResNet50_Weights.IMAGENET1K_V1.url,
         "fc.",
     ),
 }
@@ -260,7 +298,7 @@ def build_backbone(
     """A backbone by name (see :data:`BACKBONES`); ``forward(x [B, 3, H, W]) -> [B, C, h, w]``.
 
     Args:
-        name: one of ``small_cnn``, ``vgg16_psynet``, ``resnet50``, ``seresnet50``.
+        name: one of :data:`BACKBONES` (module table).
         pretrained: download the ImageNet weights (see the module docstring). Raises
             :class:`WeightsUnavailableError` offline.
         weights_path: a local state dict to load instead (takes precedence over
