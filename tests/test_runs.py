@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from coloc import caml
+from coloc import cam, caml, runs
 from coloc.cam import CAMConfig
 from coloc.runs import RunConfig
 from coloc.train import TrainConfig
@@ -47,3 +47,21 @@ def test_each_paper_keeps_its_runs_in_its_own_folder():
     shared = {f.name for f in dataclasses.fields(RunConfig)}
     assert shared <= {f.name for f in dataclasses.fields(caml.CAMLConfig)}
     assert shared <= {f.name for f in dataclasses.fields(CAMConfig)}
+
+
+def test_a_methods_map_scores_are_recorded_on_val_and_can_select_the_epoch(tmp_path):
+    seen_epochs = []
+
+    def peak(maps):  # a label-free score of the maps
+        seen_epochs.append(1)
+        return maps.flatten(1).mean(dim=1)
+
+    method = dataclasses.replace(cam.METHOD, map_scores={"peak": peak})
+    config = cam.profile("synthetic", image_size=32, train_samples=8, val_samples=4,
+                         test_samples=4, epochs=2, batch_size=4, pretrained=False,
+                         select="val:peak")
+    result = runs.run(method, config, tmp_path)
+    val = result.curves["val"]
+    assert [set(m) >= {"peak", "corloc@0.5"} for m in val] == [True, True] and seen_epochs
+    best = max(range(2), key=lambda e: val[e]["peak"])
+    assert result.record["metrics"]["selected_epoch"] == best
