@@ -12,7 +12,8 @@ from coloc.runs import dataset_split
 from tests.test_data_real import make_flowers
 
 TINY = dict(image_size=32, train_samples=8, val_samples=4, test_samples=4, epochs=2,
-            batch_size=4, f_epochs=1, f_batch_size=4, f_pretrained=False)
+            batch_size=4, f_epochs=1, f_batch_size=4, f_pretrained=False,
+            f_train_samples=8)
 
 
 def test_the_cpu_profiles_f_is_the_shared_cam_baseline():
