@@ -117,6 +117,7 @@ def figure_epochs(result: Run, dataset: Dataset, images: int = 3) -> plt.Figure:
     ax = fig.add_subplot(grid_spec[images:, :])
     ax.plot(frame["epoch"], frame["GT-known loc (val, %)"], "o-", label="GT-known loc (val, %)")
     ax.set_xlabel("epoch")
+    ax.set_xticks(list(frame["epoch"]))
     ax.set_ylabel("GT-known loc (%)")
     twin = ax.twinx()
     twin.plot(frame["epoch"], frame["S (val)"], "s--", color="tab:orange", label="S (val)")
