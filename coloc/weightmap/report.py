@@ -95,7 +95,7 @@ def figure_epochs(result: Run, dataset: Dataset, images: int = 3) -> plt.Figure:
     and the GT box (red), and below, S and GT-known loc on val per epoch with the
     S-selected and the best epoch marked."""
     probes = result.curves["probe_maps"]
-    epochs = sorted((int(e) for e in probes if int(e) >= 0))
+    epochs = sorted(int(e) for e in probes if int(e) >= 0)
     images = min(images, len(probes["0"]))
     fig = plt.figure(figsize=(1.6 * len(epochs) + 0.4, 1.6 * (images + 1) + 2.4))
     grid_spec = fig.add_gridspec(images + 2, len(epochs) + 1,
