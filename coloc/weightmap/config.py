@@ -69,7 +69,8 @@ class WeightMapConfig(RunConfig):
     ``R`` off for Figure 8). ``reg_weight``: lambda (Sec. 3: 1, never tuned). ``margin``:
     the triplet margin (Eq. 2-4: 1). ``embedding_dim``: the Siamese projection (Sec. 3:
     200). ``encoder``: g's encoder. ``f_*``: f's training images and optimization (the
-    CAM baseline's CPU profile on the synthetic benchmark, Sec. 4's on real data); ``f_seed``: f's seed, so
+    CAM baseline's CPU profile on the synthetic benchmark, Sec. 4's on real data);
+    ``f_seed``: f's seed, so
     seeds of g share one f; ``f_pretrained``: f's backbone starts from ImageNet weights
     (the synthetic stand-in on the synthetic benchmark). ``pretrained``: g starts from
     the trained f run (and ImageNet weights for a ResNet18 encoder); False builds the
