@@ -72,8 +72,9 @@ class WeightMapConfig(RunConfig):
     CAM baseline's CPU profile on the synthetic benchmark, Sec. 4's on real data);
     ``f_seed``: f's seed, so seeds of g share one f; ``f_pretrained``: f's backbone
     starts from ImageNet weights (the synthetic stand-in on the synthetic benchmark).
-    ``pretrained``: g starts from the trained f run (and ImageNet weights for a ResNet18 encoder); False builds the
-    architecture only, as :meth:`coloc.runs.Run.model` does before loading a checkpoint.
+    ``pretrained``: g starts from the trained f run (and ImageNet weights for a ResNet18
+    encoder); False builds the architecture only, as :meth:`coloc.runs.Run.model` does
+    before loading a checkpoint.
     ``context_bias``: the synthetic data's, as the CAM run's.
     """
 
