@@ -300,12 +300,12 @@ first = frame.iloc[0]
 glue_text("wm-first", f"{first['mean weight of M']:.2f}")
 
 # %% [markdown] tags=[]
-# {glue:md}`wm-stop`. What the maps show: for the first epochs $g$'s output is a
-# broad haze over the whole image (mean weight {glue:md}`wm-first` after the first
-# epoch) whose values all lie above a tenth of its maximum, so the "largest contour" is
-# the whole image, its box holds all the weight and $S = 1$: a perfect score for a map
-# that localizes nothing. Only later does $g$ let go of the background, and what it
-# then keeps is the coloured part (the crest, the only thing that tells our classes
+# {glue:md}`wm-stop`. What the maps show: for the first epochs every pixel of $g$'s
+# output stays above a tenth of its maximum (first a broad haze, mean weight
+# {glue:md}`wm-first` after the first epoch, then a faint floor under a peak), so the
+# "largest contour" is the whole image, its box holds all the weight and $S = 1$: a
+# perfect score for a map that localizes nothing. Only later does the floor drop below
+# $\tau$, and what $g$ then keeps is the coloured part (the crest, the only thing that tells our classes
 # apart), clutter of the part colours and, on images whose background is tied to the
 # class, background. It skips the paper's "outline of the object" phase because our $f$
 # needs *only* the part. $S$ can only separate "one blob" from "several blobs"; it cannot
