@@ -10,8 +10,8 @@ its paper's folder (e.g. :func:`coloc.caml.score_maps`).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,8 @@ class Evaluation:
     ``corloc`` and ``max_box_acc_v2``: ``{"0.3", "0.5", "0.7", "mean"}`` in percent.
     ``ious`` ``[N]``: each image's CorLoc IoU (its one box vs. its GT boxes, 0 without a
     contour); ``boxes`` ``[N, 4]``: that predicted box; ``indices`` ``[N]``: dataset
-    positions. ``rule`` and ``threshold``: the CorLoc box rule.
+    positions. ``rule`` and ``threshold``: the CorLoc box rule. ``scores``: the mean of
+    each label-free per-image map score asked of :func:`evaluate` (``map_scores``).
     """
 
     corloc: dict[str, float]
@@ -46,6 +47,7 @@ class Evaluation:
     rule: str
     threshold: float
     seconds: float = 0.0
+    scores: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ def evaluate(
     max_box_acc: bool = True,
     num_workers: int = 0,
     desc: str = "evaluate",
+    map_scores: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
 ) -> Evaluation:
     """Box metrics of ``score_maps(model, batch)`` on ``dataset``, streaming over batches.
 
@@ -95,7 +98,9 @@ def evaluate(
     contour are misses. Reported at IoU 0.3/0.5/0.7 and their mean. MaxBoxAccV2 (Choe et
     al. 2020; CAML Table 1): best threshold over ``arange(0, 1, 0.01)`` per IoU, every
     contour a box. The model is put in eval mode on ``device``; each batch's tensors are
-    moved there before ``score_maps`` sees them.
+    moved there before ``score_maps`` sees them. ``map_scores`` (name -> function of the
+    maps ``[B, H, W]`` giving ``[B]``) are label-free scores of the maps themselves (e.g.
+    WeightMap's early-stopping score), averaged over the split into ``scores``.
 
     Under a process group (:mod:`coloc.distributed`) each rank scores a contiguous
     shard and the evaluators' states are merged across ranks: every rank returns the
@@ -112,9 +117,13 @@ def evaluate(
                         collate_fn=collate_samples, num_workers=num_workers,
                         pin_memory=device.type == "cuda")
     boxes, indices = [], []
+    sums = dict.fromkeys(map_scores or {}, 0.0)
     bar = progress(total=len(loader), desc=desc, leave=False)
     for batch in loader:
-        maps = score_maps(model, to_device(batch, device)).cpu().numpy()
+        maps_tensor = score_maps(model, to_device(batch, device)).cpu()
+        for name, score in (map_scores or {}).items():
+            sums[name] += float(score(maps_tensor).double().sum())
+        maps = maps_tensor.numpy()
         gt = [b.numpy() for b in batch["boxes"]]
         corloc.update(maps, gt)
         if boxacc is not None:
@@ -127,10 +136,12 @@ def evaluate(
     boxacc = distributed.merged(boxacc) if boxacc is not None else None
     boxes = [box for part in distributed.gather(boxes) for box in part]
     indices = [index for part in distributed.gather(indices) for index in part]
+    sums = {name: sum(part[name] for part in distributed.gather(sums)) for name in sums}
     return Evaluation(
         corloc=_keys(corloc.compute()),
         max_box_acc_v2=_keys(boxacc.compute()) if boxacc is not None else None,
         ious=corloc.image_ious, boxes=np.asarray(boxes, dtype=np.int64).reshape(-1, 4),
         indices=np.concatenate(indices), rule=rule, threshold=threshold,
         seconds=time.perf_counter() - started,
+        scores={name: total / len(corloc.image_ious) for name, total in sums.items()},
     )

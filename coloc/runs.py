@@ -486,12 +486,17 @@ class Method:
     training step of :func:`coloc.train.fit`. ``score_maps(model, batch)``: the
     evaluation maps of :mod:`coloc.maps`. ``probe_maps(model, batch)``: raw maps at
     feature resolution ``[B, h, w]``, recorded for a few images after every epoch.
+    ``map_scores``: label-free per-image scores of the evaluation maps (name ->
+    ``maps [B, H, W] -> [B]``), averaged on val after every epoch next to CorLoc, so a
+    run can select its epoch on them (``select="val:<name>"``, e.g. WeightMap's Eq. 6).
     """
 
     build_model: Callable[[Any, str | Path | None], nn.Module]
     make_step: Callable[[Any], StepFn]
     score_maps: ScoreMaps
     probe_maps: Callable[[nn.Module, dict], torch.Tensor]
+    map_scores: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] = field(
+        default_factory=dict)
 
 
 @dataclass
@@ -585,8 +590,9 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
     ``config.seed`` before it is built, so a run does not depend on what ran before it
     in the process.
 
-    After every epoch the run records the validation CorLoc (on ``config.val_samples``
-    val images, where the dataset has a val split) and the raw maps of the first
+    After every epoch the run records the validation CorLoc and the method's
+    ``map_scores`` (on ``config.val_samples`` val images, where the dataset has a val
+    split) and the raw maps of the first
     :data:`PROBES` val images (test images where there is no val split), before training
     and after each epoch. The test split is evaluated once, on the reported model (last
     epoch by default; a ``select="val:..."`` run picks its epoch on val, never on test).
@@ -639,9 +645,10 @@ def run(method: Method, config: RunConfig, output_dir: str | Path | None = None,
     def validate(net: nn.Module) -> dict[str, float]:
         result = evaluate(method.score_maps, net, val_set, batch_size=config.batch_size,
                           device=device, threshold=config.corloc_threshold,
-                          rule=config.corloc_rule, max_box_acc=False, desc="val")
+                          rule=config.corloc_rule, max_box_acc=False, desc="val",
+                          map_scores=method.map_scores)
         net.train()
-        return {f"corloc@{k}": v for k, v in result.corloc.items()}
+        return {**{f"corloc@{k}": v for k, v in result.corloc.items()}, **result.scores}
 
     started = time.perf_counter()
     try:

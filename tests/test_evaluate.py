@@ -36,3 +36,18 @@ def test_evaluation_of_a_hand_made_case_gives_the_known_corloc():
     assert result.max_box_acc_v2["0.5"] == 50.0 and result.rule == "raw"
     again = Evaluation.from_dict(result.to_dict())
     assert again.corloc == result.corloc and np.array_equal(again.boxes, result.boxes)
+
+
+def test_label_free_map_scores_are_averaged_over_the_split():
+    # a map score (e.g. WeightMap's S) sees every batch's maps; the split's mean is kept
+    dataset = [square_sample(i, (8, 8) if i < 3 else (20, 20)) for i in range(4)]
+    seen = []
+
+    def area(maps):
+        seen.append(len(maps))
+        return (maps > 0).flatten(1).float().mean(dim=1) * 0 + torch.arange(len(maps))
+
+    result = evaluate(first_channel, Identity(), dataset, batch_size=3, max_box_acc=False,
+                      map_scores={"rank": area})
+    assert seen == [3, 1] and result.scores == {"rank": pytest.approx((0 + 1 + 2 + 0) / 4)}
+    assert evaluate(first_channel, Identity(), dataset, max_box_acc=False).scores == {}

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 import pytest
 
-from coloc import caml, contracam, runs, runtime
+from coloc import cam, caml, contracam, runs, runtime
 from coloc.cam import CAMConfig
 from coloc.runs import Range, RunConfig, RunFailedError
 from coloc.runtime import RunFileError
@@ -245,3 +245,22 @@ def test_a_non_finite_loss_is_recorded_as_failed(tmp_path):
         runs.run(method, config, tmp_path)
     record = runtime.read_results(runs.run_directory(config, tmp_path) / runs.RESULTS_FILE)
     assert record["status"] == "failed" and record["metrics"] == {}
+def test_a_methods_map_scores_are_recorded_on_val_and_can_select_the_epoch(tmp_path):
+    seen_epochs = []
+
+    def peak(maps):  # a label-free score of the maps
+        seen_epochs.append(1)
+        return maps.flatten(1).mean(dim=1)
+
+    method = dataclasses.replace(cam.METHOD, map_scores={"peak": peak})
+    class PeakConfig(CAMConfig):  # a config that declares the score selectable
+        SELECTS = (*CAMConfig.SELECTS, "val:peak")
+
+    config = PeakConfig.profile("synthetic", image_size=32, train_samples=8, val_samples=4,
+                                test_samples=4, epochs=2, batch_size=4, pretrained=False,
+                                select="val:peak")
+    result = runs.run(method, config, tmp_path)
+    val = result.curves["val"]
+    assert [set(m) >= {"peak", "corloc@0.5"} for m in val] == [True, True] and seen_epochs
+    best = max(range(2), key=lambda e: val[e]["peak"])
+    assert result.record["metrics"]["selected_epoch"] == best
