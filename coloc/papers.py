@@ -1,15 +1,14 @@
 """The papers the command line knows: one line per paper package.
 
 Each entry maps a paper's name (its results folder, ``config.PAPER``) to the module
-that holds its :class:`coloc.runs.RunConfig` subclass and ``run(config, output_dir, *,
-force)``, like :mod:`coloc.cam` and :mod:`coloc.caml`. A new paper joins with one line
-here; its options, profiles and allowed values come from its config class.
+that exports ``profile`` of its :class:`coloc.runs.RunConfig` subclass and ``run(config,
+output_dir, *, force)``, like :mod:`coloc.cam` and :mod:`coloc.caml`. A new paper joins
+with one line here; its options, profiles and allowed values come from its config class.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 from types import ModuleType
 
 from coloc.runs import RunConfig
@@ -18,6 +17,7 @@ PAPERS: dict[str, str] = {
     "caml": "coloc.caml",  # Ki et al., ICCV 2021: self-supervised co-localization
     "cam": "coloc.cam",  # the shared CAM baseline (Zhou et al., CVPR 2016)
     "inca": "coloc.inca",  # Ki et al., ACCV 2020: in-sample contrastive learning, WSOL
+    "weightmap": "coloc.weightmap",  # a learned weight map over a frozen classifier
     "contracam": "coloc.contracam",  # Mo et al., NeurIPS 2021: object-aware contrastive
 }
 
@@ -30,13 +30,12 @@ def module(paper: str) -> ModuleType:
 
 
 def config_class(paper: str) -> type[RunConfig]:
-    """The RunConfig subclass of ``paper``: the one its module defines (a module may
-    import other papers' configs, e.g. a frozen CAM classifier's; those are skipped)."""
+    """The RunConfig subclass of ``paper``: the one whose ``profile`` its module exports
+    (``profile = CAMConfig.profile``, as a chapter calls it); a module may define or
+    import other configs (a frozen classifier's, e.g. WeightMap's Siamese f)."""
     package = module(paper)
-    found = {cls for _, cls in inspect.getmembers(package, inspect.isclass)
-             if issubclass(cls, RunConfig) and cls is not RunConfig
-             and cls.__module__.startswith(package.__name__) and cls.PAPER == paper}
-    if len(found) != 1:
-        raise LookupError(f"{package.__name__} should export one RunConfig subclass with "
-                          f"PAPER = {paper!r}; found {sorted(c.__name__ for c in found)}")
-    return found.pop()
+    cls = getattr(getattr(package, "profile", None), "__self__", None)
+    if not (isinstance(cls, type) and issubclass(cls, RunConfig) and cls.PAPER == paper):
+        raise LookupError(f"{package.__name__} should export `profile` of a RunConfig "
+                          f"subclass with PAPER = {paper!r}; found {cls!r}")
+    return cls
