@@ -147,9 +147,8 @@ show(pd.DataFrame({"setting": settings, "value": [str(getattr(config, s)) for s 
 #   0.01, batch 32, for 8 epochs: the paper's lr $10^{-4}$ barely moves $g$ in 250 steps.
 # - **$f$** on the synthetic benchmark is the book's shared CAM baseline run (small CNN,
 #   2,000 birds, context bias 0.5, the InCA chapter's), loaded, not retrained. On real
-#   data it is trained with Sec. 4's schedule; its backbone is the project's ResNet50,
-#   since ResNet18 is not among the book's backbones (the paper uses ResNet18 on the
-#   fine-grained sets, ResNet50 on Tiny-ImageNet).
+#   data it is trained with Sec. 4's schedule and the paper's backbone: ResNet18 on the
+#   fine-grained sets, ResNet50 on Tiny-ImageNet.
 # - **Method II's top-1 cls** uses Method I's classifier: the paper prints the same
 #   top-1 cls for both methods (79.56 on CUB), so it must do the same.
 # - **Maps are not renormalized**: the evaluation map is $M$ itself, so Eq. 5's

@@ -63,7 +63,7 @@ def test_paper_profile_settings_and_missing_data(tmp_path):
     assert (config.image_size, config.batch_size, config.lr, config.epochs) == (224, 128, 1e-4, 100)
     assert (config.f_batch_size, config.f_lr, config.f_epochs, config.f_milestones) == (
         16, 1e-3, 200, (80, 160))
-    assert config.encoder == "resnet18" and config.augment == "wsol"
+    assert (config.encoder, config.backbone, config.augment) == ("resnet18", "resnet18", "wsol")
     tiny = wm.profile("tinyimagenet", require_data=False, select="last")
     assert (tiny.epochs, tiny.weight_decay, tiny.backbone) == (1000, 5e-5, "resnet50")
     for dataset in ("cars", "tinyimagenet"):  # no val split to select the epoch on
@@ -80,5 +80,5 @@ def test_paper_profile_wiring_on_a_miniature_flowers_tree(tmp_path):
                         epochs=1, batch_size=2, f_epochs=1, f_batch_size=2,
                         f_pretrained=False, encoder="small", device="cpu")
     result = wm.run(config, tmp_path / "results")
-    assert result.config.f_config().backbone == "resnet50"
+    assert result.config.f_config().backbone == "resnet18"  # the paper's f (Sec. 4)
     assert len(result.curves["val"]) == 1 and "stopping_score" in result.curves["val"][0]
