@@ -24,7 +24,7 @@ from coloc.boxes import boxes_from_scoremap
 from coloc.data import collate_samples
 from coloc.maps import ScoreMaps
 from coloc.metrics import IOU_THRESHOLDS, CorLocEvaluator, MaxBoxAccEvaluator
-from coloc.runtime import progress
+from coloc.runtime import base_seed_draw, progress
 from coloc.train import to_device
 
 
@@ -119,6 +119,7 @@ def evaluate(
     boxes, indices = [], []
     sums = dict.fromkeys(map_scores or {}, 0.0)
     bar = progress(total=len(loader), desc=desc, leave=False)
+    base_seed_draw()  # the global-RNG draw of the iterator tqdm.auto used to open
     for batch in loader:
         maps_tensor = score_maps(model, to_device(batch, device)).cpu()
         for name, score in (map_scores or {}).items():

@@ -70,6 +70,14 @@ def progress(iterable: Any = None, **kwargs: Any) -> tqdm:
     return tqdm(iterable, **kwargs)
 
 
+def base_seed_draw(generator: torch.Generator | None = None) -> None:
+    """The draw a DataLoader iterator makes when it opens (from its generator, or from
+    torch's global one). Until the progress bars stopped wrapping loaders, tqdm.auto
+    opened a second iterator per loop; its draw is made explicitly where a random stream
+    that later training reads followed it, so recorded runs keep their numbers."""
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+
+
 def seed_everything(seed: int, deterministic: bool = True, threads: int | None = None) -> None:
     """Seed Python, NumPy and torch; optionally force deterministic kernels.
 

@@ -34,7 +34,13 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from coloc import distributed
 from coloc.data.common import collate_samples
 from coloc.distributed import ShardedBatches
-from coloc.runtime import atomic_save_torch, config_hash, load_torch, progress
+from coloc.runtime import (
+    atomic_save_torch,
+    base_seed_draw,
+    config_hash,
+    load_torch,
+    progress,
+)
 
 StepFn = Callable[[nn.Module, dict], Mapping[str, torch.Tensor]]
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
@@ -227,7 +233,7 @@ class _Loader:
         # Until the progress bar stopped wrapping the loader, tqdm.auto opened a second
         # iterator of it per epoch (its constructor calls iter()), one more base-seed
         # draw before the shuffle; the draw is kept, so recorded runs keep their numbers.
-        _base_seed_draw(shuffle)
+        base_seed_draw(shuffle)
         if self.persistent is None:
             return DataLoader(self.dataset, batch_sampler=self._batches(shuffle),
                               generator=shuffle, collate_fn=collate_samples,
@@ -235,14 +241,9 @@ class _Loader:
         self.generator.set_state(shuffle.get_state())
         # The draw a fresh DataLoader makes for its workers' base seed before it shuffles:
         # the permutation is then the one without workers (num_workers is no identity).
-        _base_seed_draw(self.generator)
+        base_seed_draw(self.generator)
         self.keyed.seed = int(shuffle.initial_seed())
         return self.persistent
-
-
-def _base_seed_draw(generator: torch.Generator) -> None:
-    """The draw a DataLoader iterator makes from its generator when it opens."""
-    torch.empty((), dtype=torch.int64).random_(generator=generator)
 
 
 def _wrap(model: nn.Module, parallel: Parallel, device: torch.device) -> nn.Module:
