@@ -31,7 +31,21 @@ def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
             nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
-class SmallEncoder(nn.Module):
+class StagedEncoder(nn.Module):
+    """An encoder as a list of ``stages``; ``forward`` returns every stage's output, the
+    skips of g's decoder (finest first)."""
+
+    stages: nn.ModuleList
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return features
+
+
+class SmallEncoder(StagedEncoder):
     """Five stages, each halving the resolution: features at 1/2 ... 1/32 of the input."""
 
     def __init__(self, widths: tuple[int, ...] = SMALL_WIDTHS) -> None:
@@ -43,15 +57,8 @@ class SmallEncoder(nn.Module):
         )
         self.widths = tuple(widths)
 
-    def forward(self, x: Tensor) -> list[Tensor]:
-        features = []
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return features
 
-
-class ResNet18Encoder(nn.Module):
+class ResNet18Encoder(StagedEncoder):
     """torchvision's ResNet18 as five stages (stem at 1/2, layer1 at 1/4 ... layer4 at
     1/32; 64-64-128-256-512 channels), with ImageNet weights if ``pretrained``."""
 
@@ -70,13 +77,6 @@ class ResNet18Encoder(nn.Module):
             self.stem, nn.Sequential(net.maxpool, net.layer1), net.layer2, net.layer3,
             net.layer4,
         ])
-
-    def forward(self, x: Tensor) -> list[Tensor]:
-        features = []
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return features
 
 
 class UpBlock(nn.Module):
