@@ -36,9 +36,15 @@
 #   {ref}`caml-ablations` (Tables 4-6, Figures 4 and 6, supplement Tables 1-2),
 #   {ref}`caml-pretext` (Table 7, supplement Table 3) and {ref}`caml-summary` (Tables 2
 #   and 7 over every dataset with recorded runs).
-# - **InCA**, **WeightMap** and **ContraCAM**: not written yet; each will be a part of
-#   the same shape, on the same benchmark, and a last part will set all four side by
-#   side.
+# - **InCA**: {ref}`inca` (the method, the val search of Table 1, CAM, ADL and InCA on
+#   three seeds, Tables 2-7, Figures 1-5).
+# - **WeightMap**: {ref}`weightmap` (Methods I and II over the shared CAM classifier,
+#   Tables 1-6, the early-stopping score, Figures 1, 4-8).
+# - **ContraCAM**: {ref}`contracam` (maps of MoCo v2 without labels, transfer to unseen
+#   families, OA-Crop on multi-object scenes, the Background Challenge and BG-Mixup,
+#   Tables 1-8, Figures 1-4).
+#
+# A last part, setting all four side by side, is still to be written.
 #
 # ## Run it yourself
 #
