@@ -282,10 +282,10 @@ def _wrap(model: nn.Module, step: StepFn, parallel: Parallel, device: torch.devi
             setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
     # find_unused_parameters: a method may leave heads or a branch out of a step (e.g.
     # CAML's "- L_caml" rows); DDP would otherwise wait for their gradients forever.
-    return nn.parallel.DistributedDataParallel(
-        _Step(model, step), device_ids=[device.index] if device.type == "cuda" else None,
-        find_unused_parameters=True,
-    )
+    # device_ids=None: the batch is on the device already (to_device), and DDP would
+    # otherwise also move what a step expects on the CPU (the per-image box lists).
+    return nn.parallel.DistributedDataParallel(_Step(model, step), device_ids=None,
+                                               find_unused_parameters=True)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig
