@@ -16,7 +16,9 @@ What the rest of the package builds on it:
   pixel histograms, per-image IoUs) combined in rank order, so the metrics are exactly
   the single-process ones (:func:`coloc.evaluate.evaluate`);
 - :func:`is_main`, :func:`barrier`, :func:`main_first`: rank 0 alone writes files;
-  the others wait for it.
+  the others wait for it;
+- :func:`gather_rows`, :func:`broadcast`: MoCo v2's key all-gather and shuffled BN
+  (:class:`coloc.contracam.model.MoCo`).
 """
 
 from __future__ import annotations
@@ -132,6 +134,30 @@ def all_sum(values: torch.Tensor) -> torch.Tensor:
     if active():
         values = values.clone()
         dist.all_reduce(values)
+    return values
+
+
+def gather_rows(values: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """Every rank's ``values`` ``[n_r, ...]`` concatenated in rank order, on every rank,
+    and the row counts ``n_r`` (ranks may hold different counts); ``values`` and
+    ``[len(values)]`` without a process group. No gradient flows back through it."""
+    if not active():
+        return values, [len(values)]
+    count = torch.tensor([len(values)], device=values.device)
+    counts = [torch.zeros_like(count) for _ in range(world_size())]
+    dist.all_gather(counts, count)
+    sizes = [int(c) for c in counts]
+    padded = values.new_zeros((max(sizes), *values.shape[1:]))
+    padded[:len(values)] = values
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([part[:n] for part, n in zip(parts, sizes, strict=True)]), sizes
+
+
+def broadcast(values: torch.Tensor) -> torch.Tensor:
+    """Rank 0's ``values`` on every rank (in place; the tensor itself without a group)."""
+    if active():
+        dist.broadcast(values, src=0)
     return values
 
 

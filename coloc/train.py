@@ -246,12 +246,34 @@ class _Loader:
         return self.persistent
 
 
-def _wrap(model: nn.Module, parallel: Parallel, device: torch.device) -> nn.Module:
-    """``model`` in DistributedDataParallel under a process group (SyncBatchNorm first
-    if asked); the model itself otherwise. Parameters stay the same objects, so an
-    optimizer built on them (or on ``params``) trains the wrapped model."""
+class _Step(nn.Module):
+    """A method's whole step as one module's forward: ``forward(batch) = step(model,
+    batch)``, what DistributedDataParallel wraps.
+
+    DDP all-reduces the gradients of the parameters its forward used; a step that also
+    reads the model outside ``model(...)`` (ContraCAM's ``model.loss``, InCA's
+    ``model.embeddings``, WeightMap's ``model.frozen``) would leave those out or fail on
+    the wrapper's missing attributes. Inside this forward every such use is DDP's, and
+    the step keeps receiving the bare model, as in a single process.
+    """
+
+    def __init__(self, model: nn.Module, step: StepFn) -> None:
+        super().__init__()
+        self.model = model
+        self.step = step
+
+    def forward(self, batch: dict) -> Mapping[str, torch.Tensor]:
+        return self.step(self.model, batch)
+
+
+def _wrap(model: nn.Module, step: StepFn, parallel: Parallel, device: torch.device
+          ) -> nn.parallel.DistributedDataParallel | None:
+    """Under a process group, ``step`` over ``model`` as the forward of
+    DistributedDataParallel (:class:`_Step`; SyncBatchNorm first if asked); None
+    without one. Parameters stay the same objects, so an optimizer built on them (or on
+    ``params``) trains the wrapped model."""
     if not distributed.active():
-        return model
+        return None
     if parallel.sync_bn and device.type != "cuda":
         raise ValueError("sync_bn needs CUDA: torch's SyncBatchNorm has no CPU kernel; "
                          f"train on {device.type} without it")
@@ -260,10 +282,10 @@ def _wrap(model: nn.Module, parallel: Parallel, device: torch.device) -> nn.Modu
             setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
     # find_unused_parameters: a method may leave heads or a branch out of a step (e.g.
     # CAML's "- L_caml" rows); DDP would otherwise wait for their gradients forever.
-    return nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None,
-        find_unused_parameters=True,
-    )
+    # device_ids=None: the batch is on the device already (to_device), and DDP would
+    # otherwise also move what a step expects on the CPU (the per-image box lists).
+    return nn.parallel.DistributedDataParallel(_Step(model, step), device_ids=None,
+                                               find_unused_parameters=True)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig
@@ -303,10 +325,11 @@ def fit(
     DistributedDataParallel: ``config.batch_size`` is the global batch, split over the
     processes and ``parallel.accumulate`` micro-batches; each micro-batch's loss is
     weighted by its share of the global batch, so the summed gradient is the global
-    batch's mean gradient, and the logged losses are the global batch's. ``step``
-    receives the wrapped model and must call it (``model(images)``) for the gradients to
-    be synchronized; ``evaluate`` and ``on_epoch_end`` receive the bare model and run
-    on every rank. Rank 0 alone writes the checkpoint; every rank reads it to resume,
+    batch's mean gradient, and the logged losses are the global batch's. The whole
+    ``step`` runs as DDP's forward (:class:`_Step`) and receives the bare model, so
+    whatever it uses of the model (``model(images)``, ``model.loss``, a submodule) has
+    its gradients all-reduced; ``evaluate`` and ``on_epoch_end`` receive the bare model
+    and run on every rank. Rank 0 alone writes the checkpoint; every rank reads it to resume,
     with the same or another number of processes (the global batches are the same).
     """
     if config.select.startswith("val:") and evaluate is None:
@@ -317,7 +340,7 @@ def fit(
     model.to(device)
     if config.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    net = _wrap(model, parallel, device)
+    net = _wrap(model, step, parallel, device)
     optimizer = torch.optim.SGD(
         params if params is not None else model.parameters(),
         lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
@@ -349,7 +372,7 @@ def fit(
     world = distributed.world_size()
     for epoch in range(start_epoch, config.epochs):
         loader = loaders.epoch(_seed_epoch(config.seed, epoch, distributed.rank()))
-        net.train()
+        model.train()
         sums: dict[str, float] = {}
         started = time.perf_counter()
         images, pending = 0, torch.zeros(0, dtype=torch.float64)
@@ -364,11 +387,10 @@ def fit(
             images += len(batch["image"])
             autocast = (torch.autocast("cuda", dtype=amp_dtype) if use_amp
                         else contextlib.nullcontext())
-            sync = (contextlib.nullcontext() if last or not distributed.active()
-                    else net.no_sync())
+            sync = contextlib.nullcontext() if last or net is None else net.no_sync()
             with sync:
                 with autocast:
-                    losses = step(net, batch)
+                    losses = step(model, batch) if net is None else net(batch)
                 names = list(losses)
                 shares = distributed.all_sum(torch.tensor(
                     [float(losses[name].detach()) * weight / world for name in names],

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -84,12 +85,26 @@ def cam_config(**changes) -> cam.CAMConfig:
                        val_samples=4, test_samples=7, epochs=1, batch_size=8, **changes)
 
 
-def _scenarios(rank: int, world: int, port: int, out: Path) -> None:
-    """What each of the two processes runs; rank 0 saves the results under ``out``."""
+def _joined(rank: int, scenario: Callable[[int, Path], None], world: int, port: int,
+            out: Path) -> None:
+    """One spawned process: join the gloo group as ``rank`` of ``world``, run ``scenario``."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     distributed.setup(torch.device("cpu"))
+    scenario(rank, out)
+
+
+def spawn_two(scenario: Callable[[int, Path], None], out: Path) -> None:
+    """Run ``scenario(rank, out)`` (a module-level function) on two gloo processes."""
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.spawn(_joined, args=(scenario, 2, port, out), nprocs=2, join=True)
+
+
+def _scenarios(rank: int, out: Path) -> None:
+    """What each of the two processes runs; rank 0 saves the results under ``out``."""
     saved: dict = {}
     result = evaluate(net_maps, map_net(), eval_split(), batch_size=4)
     saved["eval"] = result.to_dict()
@@ -126,10 +141,7 @@ def _scenarios(rank: int, world: int, port: int, out: Path) -> None:
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("two_ranks")
-    with socket.socket() as probe:  # a free port for the rendezvous
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mp.spawn(_scenarios, args=(2, port, out), nprocs=2, join=True)
+    spawn_two(_scenarios, out)
     saved = torch.load(out / "two_ranks.pt", weights_only=False)
     saved["out"] = out
     return saved

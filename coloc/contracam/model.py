@@ -6,7 +6,9 @@ an output ``z(x)`` and a target ``z-bar(x+)``. MoCo v2 (Chen et al. 2020, after 
 FIFO queue of past keys as negatives, InfoNCE at temperature 0.2. BYOL (Grill et al.
 2020): ``z = h(g(f(x)))`` with a predictor ``h``, target ``g_m(f_m(x+))``, no negatives,
 loss ``2 - 2 cos``. Both keep their momentum encoder (and MoCo its queue) inside, as the
-MoCo reference builder does; on one device there is no cross-GPU batch shuffling.
+MoCo reference builder does. Under torchrun MoCo follows the reference's many-GPU code
+(all-gathered keys, shuffled BN; :class:`MoCo`); on one device there is nothing to
+shuffle across, and the single-process computation is the one it always was.
 
 Both expose ``features(x) -> [B, C, h, w]`` (the backbone's last map) and
 ``project(features) -> [B, d]`` (GAP, the projector ``g``, L2-normalized), the two halves
@@ -21,6 +23,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from coloc import distributed
 
 
 class Mix(NamedTuple):
@@ -90,6 +94,19 @@ class MoCo(SSLModel):
     and ``queue`` ``[K, d]``, the negatives as they were before this batch's keys were
     enqueued; in training mode it first moves the key encoder by ``momentum`` and after
     the keys are computed enqueues them, oldest out first.
+
+    Under a process group (training mode), as the reference code (facebookresearch/moco,
+    ``builder.py``): the key views of all ranks are all-gathered, shuffled by rank
+    0's permutation (drawn from torch's global generator, reseeded per epoch, and
+    broadcast), each rank encodes its slice of the shuffled batch, and the keys are
+    gathered and unshuffled; the queue receives every rank's keys in rank order (the
+    order of one process's global batch), ``k`` is this rank's. Shuffle BN, not SyncBN:
+    the reference's choice against the leak of MoCo Sec. 3.3 (per-GPU BatchNorm
+    statistics of the key encoder would be those of the very images whose queries
+    match; SyncBN statistics over the global batch still contain them), and it runs on
+    any backend, where torch's SyncBatchNorm needs CUDA. With ``sync_bn=True`` the whole
+    model's BN is synchronized, the key encoder's included, and shuffling changes
+    nothing there. One process draws nothing extra and computes exactly as before.
     """
 
     def __init__(self, backbone: nn.Module, hidden: int = 2048, dim: int = 128,
@@ -110,15 +127,31 @@ class MoCo(SSLModel):
         self.queue[rows] = keys.detach().to(self.queue.dtype)
         self.queue_ptr.fill_((ptr + len(keys)) % size)
 
+    @torch.no_grad()
+    def shuffled_keys(self, key: Tensor) -> tuple[Tensor, Tensor]:
+        """Shuffle BN over the process group: this rank's keys ``[b, d]`` and every
+        rank's ``[B, d]`` (rank order) of the key views ``key`` ``[b, 3, H, W]``."""
+        views, sizes = distributed.gather_rows(key)
+        order = distributed.broadcast(torch.randperm(len(views), device=views.device))
+        bounds = [sum(sizes[:r]) for r in range(len(sizes) + 1)]
+        mine = slice(bounds[distributed.rank()], bounds[distributed.rank() + 1])
+        shuffled, _ = distributed.gather_rows(self.key_encoder(views[order[mine]]))
+        keys = torch.empty_like(shuffled)
+        keys[order] = shuffled  # unshuffle: row order[i] of the batch was encoded i-th
+        return keys[mine], keys
+
     def forward(self, query: Tensor, key: Tensor) -> dict[str, Tensor]:
         q = self.encoder(query)
         with torch.no_grad():
             if self.training:
                 momentum_update(self.encoder, self.key_encoder, self.momentum)
-            k = self.key_encoder(key)
+            if self.training and distributed.active():
+                k, keys = self.shuffled_keys(key)
+            else:
+                k = keys = self.key_encoder(key)
         queue = self.queue.clone().detach()
         if self.training:
-            self.enqueue(k)
+            self.enqueue(keys)
         return {"q": q, "k": k, "queue": queue}
 
     def loss(self, output: dict[str, Tensor], mix: Mix | None = None) -> Tensor:
