@@ -177,7 +177,7 @@ class Claim:
     ``published`` and ``measured``: the effect (e.g. method minus baseline, in points) as
     printed and as measured here; the claim is the published effect's direction. The
     verdict: "holds" when the measured effect has that direction by at least
-    ``resolution``, "does not hold" when it has the other by at least ``resolution``,
+    ``resolution`` (and is not zero), "does not hold" when it has the other by at least ``resolution``,
     "within noise" otherwise, "not run" without a measurement.
     """
 
@@ -195,9 +195,9 @@ class Claim:
             return NOT_RUN
         direction = 1.0 if self.published is None or self.published >= 0 else -1.0
         effect = direction * self.measured
-        if effect >= self.resolution:
-            return HOLDS
-        return FAILS if effect <= -self.resolution else WITHIN_NOISE
+        if effect > 0 and effect >= self.resolution:  # no effect never holds, even at
+            return HOLDS                               # a resolution of 0 (equal seeds)
+        return FAILS if effect < 0 and effect <= -self.resolution else WITHIN_NOISE
 
 
 def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:

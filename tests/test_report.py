@@ -12,6 +12,12 @@ from coloc import caml, report
 from coloc.report import FAILS, HOLDS, NOT_RUN, WITHIN_NOISE, Claim
 
 
+def test_no_effect_is_within_noise_even_when_the_seeds_agree_exactly():
+    assert Claim("X", "Table 7", "A beats B", 6.9, 0.0, 0.0).verdict == "within noise"
+    assert Claim("X", "Table 7", "A beats B", 6.9, 0.1, 0.0).verdict == "holds"
+    assert Claim("X", "Table 7", "A beats B", 6.9, -0.1, 0.0).verdict == "does not hold"
+
+
 def test_seed_resolution_is_two_root_two_pooled_sd():
     # two configurations, three seeds each: deviations (-1, 0, 1) and (-2, 0, 2)
     resolution = report.seed_resolution([[9.0, 10.0, 11.0], [18.0, 20.0, 22.0]])
