@@ -165,7 +165,8 @@ show(pd.DataFrame({"setting": settings, "value": [str(getattr(config, s)) for s 
 # ## Choices where the paper is silent
 #
 # A literal implementation trained badly in this book's first prototypes (the first
-# InCA row of the search below sets it beside our choices). Four things the paper does not say decide whether it trains:
+# InCA row of the search below sets it beside our choices). Four things the paper does
+# not say decide whether it trains:
 #
 # * **The non-local block's initialization.** A freshly initialized block gives a nearly
 #   uniform softmax, hence a nearly flat $\mathbf{A}$, and $\mathbf{M}_{dfg}$ then erases
