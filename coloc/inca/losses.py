@@ -35,6 +35,16 @@ def masked_gap(features: Tensor, mask: Tensor) -> Tensor:
     return total / mask.sum(dim=(1, 2)).clamp(min=1.0)[:, None]
 
 
+def embedded_gap(features: Tensor, mask: Tensor, embedding: nn.Module) -> Tensor:
+    """``masked_gap(embedding(features), mask)`` for a 1x1-conv ``embedding``, computed
+    as the embedding of the masked average (a 1x1 conv commutes with the average over a
+    non-empty mask), so the conv runs on ``[B, C]`` instead of every pixel: ``[B, D]``,
+    zeros where the mask is empty (as :func:`masked_gap` gives)."""
+    pooled = masked_gap(features, mask)[:, :, None, None]
+    nonempty = (mask.flatten(1).sum(1) > 0).to(features.dtype)[:, None]
+    return embedding(pooled).flatten(1) * nonempty
+
+
 def contrastive_attention_loss(features: Tensor, attention: Tensor, embedding: nn.Module,
                                gamma_fg: float, gamma_bg: float, margin: float = 1.0
                                ) -> Tensor:
@@ -46,8 +56,7 @@ def contrastive_attention_loss(features: Tensor, attention: Tensor, embedding: n
     gradient; the loss trains the features and the embedding.
     """
     masks = region_masks(attention.detach(), gamma_fg, gamma_bg)
-    embedded = embedding(features)
-    z = {name: masked_gap(embedded, mask) for name, mask in masks.items()}
+    z = {name: embedded_gap(features, mask, embedding) for name, mask in masks.items()}
     d_pos = (z["dfg"] - z["fg"]).norm(dim=1)
     d_neg = (z["dfg"] - z["bg"]).norm(dim=1)
     return F.relu(d_pos - d_neg + margin).mean()

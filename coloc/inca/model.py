@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from coloc.cam import CAMClassifier
@@ -92,10 +93,15 @@ class NonLocalAttention(nn.Module):
             nn.init.zeros_(self.z.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        f, g, z = self.f(x).flatten(2), self.g(x).flatten(2), self.z(x).flatten(2)
+        f, g = self.f(x).flatten(2), self.g(x).flatten(2)
         similarity = torch.softmax(f.transpose(1, 2) @ g, dim=-1)  # [B, hw_i, hw_j]
-        attended = z @ similarity.transpose(1, 2)  # [B, C, hw_i] = sum_j S_ij z_j
-        attention = attended.mean(dim=1).view(x.shape[0], *x.shape[2:])
+        # E_C[sum_j S_ij z_j] = sum_j S_ij E_C[z_j], and E_C[z(x)] is the 1x1 conv with
+        # z's weights and bias averaged over its output channels: the same A (and the
+        # same gradients into z) without the C x hw x hw product.
+        z_mean = F.conv2d(x, self.z.weight.mean(0, keepdim=True),
+                          self.z.bias.mean().view(1)).flatten(2)  # [B, 1, hw_j]
+        attended = z_mean @ similarity.transpose(1, 2)  # [B, 1, hw_i]
+        attention = attended.view(x.shape[0], *x.shape[2:])
         return attention + x.mean(dim=1) if self.residual else attention
 
 

@@ -3,6 +3,7 @@ from torch import nn
 
 from coloc.inca.losses import (
     contrastive_attention_loss,
+    embedded_gap,
     foreground_consistency_loss,
     inca_losses,
     masked_gap,
@@ -82,3 +83,14 @@ def test_inca_losses_sum_positions_and_skip_the_reference():
     one = inca_losses(records[:1], embeddings[:1], gamma_fg=0.9, gamma_bg=1.0, margin=1.0,
                       map_norm="max", fc_reduction="mean")
     assert one["fc"].item() == 0.0 and losses["fc"].item() > 0
+
+
+def test_embedded_gap_equals_the_masked_gap_of_the_embedded_map():
+    torch.manual_seed(0)
+    f = torch.randn(3, 5, 4, 4)
+    mask = (torch.rand(3, 4, 4) > 0.5).float()
+    mask[2] = 0.0  # an empty mask pools to zeros either way
+    embedding = nn.Conv2d(5, 7, 1)
+    assert torch.allclose(embedded_gap(f, mask, embedding),
+                          masked_gap(embedding(f), mask), atol=1e-6)
+    assert embedded_gap(f, mask, embedding)[2].abs().sum().item() == 0.0

@@ -126,3 +126,14 @@ def test_a_deep_copy_hooks_its_own_blocks():
     twin(torch.randn(1, 3, 32, 32))
     assert all(b.record is not None for b in twin.blocks)
     assert all(b.record is None for b in net.blocks)
+
+
+def test_nonlocal_attention_is_eq_5_computed_in_full():
+    # A = E_C[Softmax(f^T g) z], written out with the C x hw x hw product
+    torch.manual_seed(0)
+    block = NonLocalAttention(16, reduction=4, residual=False)
+    x = torch.randn(2, 16, 5, 6)
+    f, g, z = block.f(x).flatten(2), block.g(x).flatten(2), block.z(x).flatten(2)
+    similarity = torch.softmax(f.transpose(1, 2) @ g, dim=-1)
+    full = (z @ similarity.transpose(1, 2)).mean(1).view(2, 5, 6)
+    assert torch.allclose(block(x), full, atol=1e-5)
