@@ -489,9 +489,11 @@ if synthetic:
     train_birds = dataset_split(config, "train")
     bg_maps = torch.cat([contracam.score_maps(bg_model, cc_report.batch_of(
         train_birds, range(start, start + 64))).detach() for start in range(0, 256, 64)])
-    glue_figure("cc-fig-bgmixup", cc_report.figure_bg_mixup(bg_maps[:4], train_birds,
-                                                             range(4), config.bg_threshold))
-    share = cc_report.background_share(bg_maps, config.bg_threshold)
+    usable = cc_report.has_background(bg_maps, config.bg_threshold)
+    pairs = [(i, i + 1) for i in range(len(bg_maps) - 1) if usable[i + 1]][:4]
+    glue_figure("cc-fig-bgmixup", cc_report.figure_bg_mixup(bg_maps, train_birds, pairs,
+                                                             config.bg_threshold))
+    share = float(usable.float().mean())
     glue_text("cc-bg-share", f"{100 * share:.0f} %")
 
 # %% [markdown] tags=[]
@@ -501,8 +503,9 @@ if synthetic:
 # :name: cc-fig-bgmixup
 #
 # Figure 3 of the paper, measured: BG-Mixup on training birds: the image, the vanilla
-# model's ContraCAM, the background-only version of the next image (its map's region
-# above 0.2 tiled from its largest background strip) and the mix of Eq. 4.
+# model's ContraCAM, the background-only version of another training image (its map's
+# region above 0.2 tiled from its largest background strip) and the mix of Eq. 4. The
+# rows are the first images whose partner has such a strip (see below).
 # ```
 #
 # How often BG-Mixup can mix here: the vanilla model's map, binarized at 0.2, leaves a

@@ -164,35 +164,37 @@ def figure_iterations(model: nn.Module, dataset: Dataset, count: int = 3,
     return fig
 
 
-def background_share(maps: Tensor, threshold: float = 0.2) -> float:
-    """The share of images whose map, binarized at ``threshold``, leaves a background strip
-    beside its foreground rectangle (:func:`coloc.contracam.augment.background_only`):
-    only those can serve as another image's background in BG-Mixup."""
+def has_background(maps: Tensor, threshold: float = 0.2) -> Tensor:
+    """Bool ``[B]``: whether each map, binarized at ``threshold``, leaves a background
+    strip beside its foreground rectangle (:func:`coloc.contracam.augment.background_only`);
+    only those images can serve as another image's background in BG-Mixup."""
     dummy = torch.zeros(len(maps), 1, *maps.shape[-2:])
-    return float(background_only(dummy, maps >= threshold)[1].float().mean())
+    return background_only(dummy, maps >= threshold)[1]
 
 
-def figure_bg_mixup(maps: Tensor, dataset: Dataset, indices: Sequence[int],
+def background_share(maps: Tensor, threshold: float = 0.2) -> float:
+    """The share of images of :func:`has_background`."""
+    return float(has_background(maps, threshold).float().mean())
+
+
+def figure_bg_mixup(maps: Tensor, dataset: Dataset, pairs: Sequence[tuple[int, int]],
                     threshold: float = 0.2) -> plt.Figure:
-    """Figure 3: BG-Mixup (Eq. 4) on training images: the image, its ContraCAM map (the
-    vanilla model's prior), the background-only version of the next image, and the mix
-    ``x * CAM + background * (1 - CAM)``. ``maps``: the priors of ``indices``. A partner
-    whose map leaves no background strip has no background-only version: training then
-    keeps the image unmixed, and the panel says so."""
-    batch = batch_of(dataset, indices)
-    images, weights = batch["image"], maps.float()
-    backgrounds, has_bg = background_only(images, weights >= threshold)
-    partner = torch.roll(torch.arange(len(images)), -1)  # the next image's background
-    mixed = bg_mix(images, weights, backgrounds[partner])
-    fig, axes = grid(len(indices), 4, size=1.5)
-    for r in range(len(indices)):
-        usable = bool(has_bg[partner[r]])
-        show_map(axes[r, 0], images[r], title="image" if r == 0 else "")
-        show_map(axes[r, 1], images[r], weights[r], title="ContraCAM" if r == 0 else "")
-        show_map(axes[r, 2], backgrounds[partner[r]],
-                 title="next image's background" if usable else "no background strip")
-        show_map(axes[r, 3], mixed[r] if usable else images[r],
-                 title="BG-Mixup" if usable else "kept unmixed")
+    """Figure 3: BG-Mixup (Eq. 4) on training images: per ``(image, partner)`` pair of
+    dataset indices the image, its ContraCAM map (the vanilla model's prior), the
+    background-only version of the partner, and the mix ``x * CAM + background * (1 -
+    CAM)``. ``maps``: the priors of the dataset's first images, by index."""
+    images = batch_of(dataset, [i for i, _ in pairs])["image"]
+    partners = batch_of(dataset, [j for _, j in pairs])["image"]
+    weights = maps[[i for i, _ in pairs]].float()
+    backgrounds, _ = background_only(partners, maps[[j for _, j in pairs]] >= threshold)
+    mixed = bg_mix(images, weights, backgrounds)
+    fig, axes = grid(len(pairs), 4, size=1.5)
+    for r in range(len(pairs)):
+        first = r == 0
+        show_map(axes[r, 0], images[r], title="image" if first else "")
+        show_map(axes[r, 1], images[r], weights[r], title="ContraCAM" if first else "")
+        show_map(axes[r, 2], backgrounds[r], title="another's background" if first else "")
+        show_map(axes[r, 3], mixed[r], title="BG-Mixup" if first else "")
     fig.tight_layout()
     return fig
 

@@ -26,6 +26,7 @@ def test_background_share_counts_maps_that_leave_a_background_strip():
     maps[1, 4:8, 4:8] = 1.0  # a blob: strips around it
     maps[2, :, :] = 0.1  # below the threshold everywhere: no foreground, its own background
     maps[3, 0:16, 0:15] = 0.5  # leaves one column
+    assert report.has_background(maps, 0.2).tolist() == [False, True, True, True]
     assert report.background_share(maps, 0.2) == pytest.approx(0.75)
     assert report.background_share(maps[:1], 0.2) == 0.0
 
