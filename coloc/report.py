@@ -177,8 +177,8 @@ class Claim:
     ``published`` and ``measured``: the effect (e.g. method minus baseline, in points) as
     printed and as measured here; the claim is the published effect's direction. The
     verdict: "holds" when the measured effect has that direction by at least
-    ``resolution`` (and is not zero), "does not hold" when it has the other by at least ``resolution``,
-    "within noise" otherwise, "not run" without a measurement.
+    ``resolution`` (and is not zero), "does not hold" when it has the other by at least
+    ``resolution``, "within noise" otherwise, "not run" without a measurement.
     """
 
     paper: str
