@@ -71,3 +71,20 @@ def test_the_classifier_map_of_an_unseen_family_is_that_of_its_top1_class():
 def test_seed_cells_print_mean_and_sample_sd_or_the_single_value():
     cells = report.seeds_frame({"a": [{"x": 1.0}, {"x": 3.0}], "b": [{"x": 2.5}]}, ["x"])
     assert cells == {"a": {"x": f"2.00 ± {np.std([1.0, 3.0], ddof=1):.2f}"}, "b": {"x": "2.50"}}
+
+
+def test_object_crops_are_every_object_of_the_scenes_with_its_class():
+    from coloc.data import load
+    from coloc.data.synthetic import FAMILIES
+    crops = report.object_crops("test", 32, 5)
+    scenes = load("synthetic", split="test", image_size=32, num_samples=5, families=FAMILIES,
+                  num_objects=(1, 3))
+    labels = [label for i in range(5) for label in scenes.render(i).labels]
+    assert [c["label"] for c in crops] == labels
+    assert all(c["image"].shape == (3, 32, 32) for c in crops)
+    assert [c["index"] for c in crops] == list(range(len(crops)))
+
+
+def test_crop_linear_is_an_accuracy():
+    model, config = tiny_model()
+    assert 0.0 <= report.crop_linear(model, config, {"train": 6, "val": 4, "test": 4}) <= 100.0
