@@ -33,7 +33,7 @@ WIDE_OUTPUTS = """return Array.from(document.querySelectorAll('.cell_output pre'
 LINKS = "return Array.from(document.querySelectorAll('main a[href]')).map(a => a.href);"
 TEXT_PAGES = ("book/references",)
 """Pages that are text only (the bibliography): no figure expected."""
-METHOD_CHAPTERS = ("book/caml_", "book/inca", "book/weightmap")
+METHOD_CHAPTERS = ("book/caml_", "book/inca", "book/weightmap", "book/contracam")
 """Pages of a method's chapters: each renders at least one equation."""
 
 
